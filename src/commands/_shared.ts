@@ -1,0 +1,46 @@
+// Arguments shared by several commands, and the helpers their output uses.
+import { type LogLevelName, LOG_LEVELS, parseLogLevel, setLogLevel } from "../logger.ts";
+
+export const logLevelArg = {
+  "log-level": {
+    type: "string",
+    description: `Log detail on stderr: ${Object.keys(LOG_LEVELS).join(", ")}`,
+    default: "info",
+    valueHint: "level",
+  },
+} as const;
+
+export const jsonArg = {
+  json: { type: "boolean", description: "Print JSON for machines instead of text for people", default: false },
+} as const;
+
+export const toolFilterArgs = {
+  toolsets: {
+    type: "string",
+    description: "Comma-separated toolsets to enable (system, snapshot, events, health, actions), or all",
+    default: "all",
+    valueHint: "list",
+  },
+  "read-only": { type: "boolean", description: "Leave out every tool that can change the host", default: false },
+} as const;
+
+export function applyLogLevel(value: string | undefined): LogLevelName {
+  const level = parseLogLevel(value ?? "info");
+  setLogLevel(level);
+  return level;
+}
+
+/** Plain text table: columns padded to their widest cell, the last column left ragged. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)),
+  );
+  const line = (cells: readonly string[]) =>
+    cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!))).join("  ").trimEnd();
+  return [line(header), ...rows.map(line)].join("\n");
+}
+
+/** Writes a command's own result to stdout (a CLI command may; the server never does). */
+export function print(text: string): void {
+  process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+}

@@ -1,0 +1,69 @@
+// One MCP server instance per connection (stdio: one; HTTP: one per session), built from the tool list.
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { LoggingLevel } from "@modelcontextprotocol/sdk/types.js";
+import type { LogObject } from "consola";
+import { logger, onLog } from "../logger.ts";
+import { invokeTool } from "../tools/index.ts";
+import type { ToolContext, ToolDefinition } from "../tools/types.ts";
+import { VERSION } from "../version.ts";
+
+export const SERVER_INSTRUCTIONS =
+  "ipcscope shows this Linux host's processes and their network and IPC communications. " +
+  "Start with get_system_info to learn what can run here (eBPF probes need root and bpftrace). " +
+  "Answers are bounded: when a result says truncated, narrow it with the filters (pid, command, port).";
+
+/** consola's numeric level → the MCP (syslog) level of notifications/message. */
+export function mcpLogLevel(record: Pick<LogObject, "level" | "type">): LoggingLevel {
+  if (record.type === "fatal") return "critical";
+  if (record.level <= 0) return "error";
+  if (record.level === 1) return "warning";
+  if (record.level <= 3) return record.type === "info" ? "info" : "notice";
+  return "debug";
+}
+
+function formatRecord(record: LogObject): string {
+  return record.args
+    .map((arg) => (arg instanceof Error ? arg.message : typeof arg === "string" ? arg : JSON.stringify(arg)))
+    .join(" ");
+}
+
+export function createMcpServer(options: { tools: readonly ToolDefinition[]; via: ToolContext["via"] }): McpServer {
+  const server = new McpServer(
+    { name: "ipcscope", title: "ipcscope", version: VERSION },
+    { capabilities: { logging: {} }, instructions: SERVER_INSTRUCTIONS },
+  );
+
+  for (const tool of options.tools) {
+    server.registerTool(
+      tool.name,
+      {
+        title: tool.title,
+        description: tool.description,
+        inputSchema: tool.input,
+        outputSchema: tool.output,
+        annotations: { title: tool.title, ...tool.annotations },
+      },
+      async (args: Record<string, unknown>, extra) => {
+        const outcome = await invokeTool(tool, args, { signal: extra.signal, log: logger, via: options.via });
+        if (!outcome.ok) return { isError: true, content: [{ type: "text", text: outcome.error }] };
+        return {
+          content: [{ type: "text", text: JSON.stringify(outcome.result) }],
+          structuredContent: outcome.result,
+        };
+      },
+    );
+  }
+
+  // Log records reach the client as notifications/message once it is connected. A failure to
+  // send (client gone) must not log again, or it would loop.
+  let sessionId: string | undefined;
+  const unsubscribe = onLog((record) => {
+    if (!server.isConnected()) return;
+    sessionId ??= server.server.transport?.sessionId;
+    server.server
+      .sendLoggingMessage({ level: mcpLogLevel(record), logger: record.tag || "ipcscope", data: formatRecord(record) }, sessionId)
+      .catch(() => {});
+  });
+  server.server.onclose = unsubscribe;
+  return server;
+}

@@ -1,0 +1,23 @@
+import { z } from "zod";
+import { collectSystemInfo, systemInfoSchema } from "../system/info.ts";
+import { defineTool, READ_ONLY } from "./types.ts";
+
+export default defineTool({
+  name: "get_system_info",
+  title: "System info",
+  description:
+    "What this host is and what ipcscope can do on it: kernel, distro, architecture, BTF, tracefs, " +
+    "lockdown, cgroup version, SELinux, effective capabilities, bpftrace/bcc/bpftool/ss versions, and " +
+    "for each eBPF probe whether it can run here and why not, with a list of checks and fixes. " +
+    "Call it first when another tool says a probe or privilege is missing.",
+  toolset: "system",
+  input: {
+    verify_probes: z
+      .boolean()
+      .default(false)
+      .describe("Really load and attach each probe once (about 0.5 s per probe) instead of only checking its requirements"),
+  },
+  output: systemInfoSchema.shape,
+  annotations: READ_ONLY,
+  handler: async ({ verify_probes }) => collectSystemInfo({ verifyProbes: verify_probes }),
+});

@@ -1,0 +1,58 @@
+// The tool list. Adding a tool = one file in this folder + one line in ALL_TOOLS.
+import { z } from "zod";
+import "../util/zod-errors.ts";
+import { ToolError, UsageError } from "../errors.ts";
+import { TOOLSETS, type Toolset, type ToolContext, type ToolDefinition } from "./types.ts";
+import getSystemInfo from "./get_system_info.ts";
+
+export const ALL_TOOLS: readonly ToolDefinition[] = [getSystemInfo as unknown as ToolDefinition];
+
+export interface ToolFilter {
+  /** Toolset names; empty or undefined means all. */
+  toolsets?: readonly string[];
+  /** Leave out every tool that is not read-only. */
+  readOnly?: boolean;
+}
+
+/** Parses `--toolsets system,snapshot` (or `all`) and refuses names that do not exist. */
+export function parseToolsets(value: string | undefined): Toolset[] | undefined {
+  if (value === undefined || value.trim() === "" || value.trim() === "all") return undefined;
+  const names = value.split(",").map((name) => name.trim()).filter(Boolean);
+  for (const name of names) {
+    if (!(name in TOOLSETS)) {
+      throw new UsageError(`--toolsets: unknown toolset "${name}"; known: ${Object.keys(TOOLSETS).join(", ")}, or all`);
+    }
+  }
+  return names as Toolset[];
+}
+
+export function selectTools(filter: ToolFilter = {}): ToolDefinition[] {
+  return ALL_TOOLS.filter(
+    (tool) =>
+      (!filter.toolsets || filter.toolsets.length === 0 || filter.toolsets.includes(tool.toolset)) &&
+      (!filter.readOnly || tool.annotations.readOnlyHint),
+  );
+}
+
+export type ToolOutcome =
+  | { ok: true; result: Record<string, unknown> }
+  | { ok: false; error: string };
+
+/** Validates arguments with the tool's schema, runs it, and turns expected failures into outcomes. */
+export async function invokeTool(tool: ToolDefinition, args: unknown, ctx: ToolContext): Promise<ToolOutcome> {
+  const parsed = z.object(tool.input).strict().safeParse(args ?? {});
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const where = issue.path.length > 0 ? issue.path.join(".") : "arguments";
+      return `${where}: ${issue.message}`;
+    });
+    return { ok: false, error: `invalid arguments for ${tool.name}: ${problems.join("; ")}` };
+  }
+  try {
+    return { ok: true, result: await tool.handler(parsed.data, ctx) };
+  } catch (error) {
+    if (error instanceof ToolError) return { ok: false, error: error.message };
+    ctx.log.error(`tool ${tool.name} failed:`, error);
+    throw error;
+  }
+}

@@ -1,0 +1,39 @@
+// zod's default messages say "expected boolean, received string" without the value; a person
+// fixing a call needs to see what they sent. Installed once, globally, so the MCP SDK's own
+// validation of tool arguments speaks the same way as ours.
+import { z } from "zod";
+
+/** JSON of a value, cut to a readable length. */
+export function showValue(value: unknown): string {
+  let text: string;
+  try {
+    text = value === undefined ? "nothing" : JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+z.config({
+  customError: (issue) => {
+    const got = `got ${showValue(issue.input)}`;
+    switch (issue.code) {
+      case "invalid_type":
+        return `expected ${issue.expected}, ${got}`;
+      case "too_big":
+        return issue.origin === "number" || issue.origin === "int"
+          ? `must be at most ${issue.maximum}, ${got}`
+          : `must have at most ${issue.maximum} ${issue.origin === "string" ? "characters" : "items"}, ${got}`;
+      case "too_small":
+        return issue.origin === "number" || issue.origin === "int"
+          ? `must be at least ${issue.minimum}, ${got}`
+          : `must have at least ${issue.minimum} ${issue.origin === "string" ? "characters" : "items"}, ${got}`;
+      case "invalid_value":
+        return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}, ${got}`;
+      case "unrecognized_keys":
+        return `unknown parameter(s) ${issue.keys.join(", ")}`;
+      default:
+        return undefined;
+    }
+  },
+});
