@@ -18,6 +18,12 @@ export const MAX_BODY_BYTES = 1024 * 1024;
  * comment every 15 s, so anything above that keeps them open; 255 also covers long tool calls.
  */
 const IDLE_TIMEOUT_SECONDS = 255;
+/**
+ * A session with no request for this long is closed. Clients often never send DELETE (Gemini
+ * CLI's `mcp list` opens a session per run and walks away), so without this they pile up.
+ */
+export const SESSION_IDLE_MS = 30 * 60 * 1000;
+const SESSION_SWEEP_MS = 60 * 1000;
 
 export interface HttpOptions {
   host: string;
@@ -28,6 +34,7 @@ export interface HttpOptions {
 interface Session {
   transport: WebStandardStreamableHTTPServerTransport;
   server: McpServer;
+  lastSeen: number;
 }
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
@@ -65,6 +72,7 @@ export function startHttpServer(options: HttpOptions) {
     if (sessionId) {
       const session = sessions.get(sessionId);
       if (!session) return jsonRpcError(404, -32001, `session ${sessionId} not found (expired or closed): initialize a new one`);
+      session.lastSeen = Date.now();
       return session.transport.handleRequest(request);
     }
     if (request.method !== "POST") {
@@ -84,7 +92,7 @@ export function startHttpServer(options: HttpOptions) {
     const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        sessions.set(id, { transport, server });
+        sessions.set(id, { transport, server, lastSeen: Date.now() });
         logger.debug(`MCP session ${id} opened (${sessions.size} open)`);
       },
     });
@@ -143,10 +151,22 @@ export function startHttpServer(options: HttpOptions) {
     },
   });
 
+  const sweeper = setInterval(() => {
+    const cutoff = Date.now() - SESSION_IDLE_MS;
+    for (const [id, session] of sessions) {
+      if (session.lastSeen < cutoff) {
+        logger.debug(`MCP session ${id} idle for ${SESSION_IDLE_MS / 60000} min: closing it`);
+        void session.transport.close();
+      }
+    }
+  }, SESSION_SWEEP_MS);
+  sweeper.unref();
+
   return {
     url: server.url,
     sessions,
     async stop(): Promise<void> {
+      clearInterval(sweeper);
       await Promise.allSettled([...sessions.values()].map((session) => session.transport.close()));
       await server.stop(true);
     },

@@ -1,0 +1,118 @@
+// Shared by the tests: capability gates that fail in CI instead of skipping, and the compiled binary.
+import { test } from "bun:test";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+export const ROOT = join(import.meta.dir, "..");
+export const BINARY = join(ROOT, "dist", "ipcscope");
+export const IN_CI = process.env.CI === "true";
+
+export const isRoot = process.geteuid?.() === 0;
+export const hasBpftrace = Bun.which("bpftrace") !== null;
+export const hasTracefs = existsSync("/sys/kernel/tracing/events/sched") || existsSync("/sys/kernel/debug/tracing/events/sched");
+
+/**
+ * `test` when the requirement holds; otherwise `test.skip` on a developer machine, and in CI a
+ * test that fails saying what is missing (CI must run everything).
+ */
+export function testIf(ok: boolean, requirement: string): typeof test {
+  if (ok) return test;
+  if (!IN_CI) return test.skip;
+  const failing = ((name: string) =>
+    test(name, () => {
+      throw new Error(`cannot run in CI: needs ${requirement}`);
+    })) as unknown as typeof test;
+  return failing;
+}
+
+export const testWithBpf = testIf(isRoot && hasBpftrace && hasTracefs, "root, bpftrace and a mounted tracefs");
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds dist/ipcscope with scripts/build unless it is newer than every source and probe file. */
+export async function ensureBinary(): Promise<string> {
+  const sources = Math.max(newestMtime(join(ROOT, "src")), newestMtime(join(ROOT, "probes")), statSync(join(ROOT, "package.json")).mtimeMs);
+  if (existsSync(BINARY) && statSync(BINARY).mtimeMs > sources) return BINARY;
+  const build = Bun.spawn([join(ROOT, "scripts", "build")], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const [code, stderr] = await Promise.all([build.exited, new Response(build.stderr).text()]);
+  if (code !== 0) throw new Error(`scripts/build failed (${code}):\n${stderr}`);
+  return BINARY;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the compiled binary to completion with the given arguments. */
+export async function runBinary(args: string[], options: { env?: Record<string, string> } = {}): Promise<RunResult> {
+  const proc = Bun.spawn([await ensureBinary(), ...args], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, ...options.env },
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+export interface HttpServer {
+  url: URL;
+  proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  stderr: () => string;
+  stop: () => Promise<number>;
+}
+
+/** Starts `ipcscope serve --http --port 0` and waits for the line that names its URL. */
+export async function startHttpServer(extraArgs: string[] = []): Promise<HttpServer> {
+  const proc = Bun.spawn([await ensureBinary(), "serve", "--http", "--port", "0", ...extraArgs], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let stderr = "";
+  const reader = proc.stderr.getReader();
+  const decoder = new TextDecoder();
+  const url = await new Promise<URL>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start within 10 s; stderr:\n${stderr}`)), 10_000);
+    (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        stderr += decoder.decode(value, { stream: true });
+        const match = /serving MCP at (http:\/\/\S+\/mcp)/.exec(stderr);
+        if (match) {
+          clearTimeout(timer);
+          resolve(new URL(match[1]!));
+        }
+      }
+      clearTimeout(timer);
+      reject(new Error(`server exited before listening (code ${await proc.exited}); stderr:\n${stderr}`));
+    })().catch(reject);
+  });
+  // Keep draining stderr so the server never blocks on a full pipe.
+  void (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      stderr += decoder.decode(value, { stream: true });
+    }
+  })();
+  return {
+    url,
+    proc,
+    stderr: () => stderr,
+    stop: async () => {
+      proc.kill("SIGTERM");
+      return proc.exited;
+    },
+  };
+}
