@@ -248,15 +248,17 @@ interface Subject {
 }
 
 function summarize(subject: Subject) {
-  const ok = subject.samples.filter((s) => s.error === undefined);
+  // A run that erred after replying (e.g. it had to be killed) still has valid figures: keep them.
+  const starts = subject.samples.flatMap((s) => (s.startMs === undefined ? [] : [s.startMs]));
+  const rss = subject.samples.flatMap((s) => (s.rssMB === undefined ? [] : [s.rssMB]));
   const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
   const roundStats = (s: Stats | null) =>
     s && { median: round(s.median), p90: round(s.p90), min: round(s.min), max: round(s.max) };
   return {
     path: subject.path,
     sizeMB: round(statSync(subject.path).size / MB),
-    startMs: roundStats(stats(ok.map((s) => s.startMs!))),
-    idleRssMB: roundStats(stats(ok.map((s) => s.rssMB!))),
+    startMs: roundStats(stats(starts)),
+    idleRssMB: roundStats(stats(rss)),
     runs: subject.samples.length,
     errors: subject.samples.filter((s) => s.error !== undefined).map((s) => s.error!),
   };

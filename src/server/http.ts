@@ -63,6 +63,32 @@ async function readJsonBody(request: Request): Promise<unknown> {
   }
 }
 
+const OPENING_COMMENT = new TextEncoder().encode(": stream open\n\n");
+
+/**
+ * Bun sends a streamed response's headers only with its first body bytes, and the SDK writes
+ * nothing on a GET stream until an event or the 15 s keep-alive: clients would wait that long
+ * for the 200. An SSE comment first (ignored by every SSE parser) sends the headers at once.
+ */
+function openEventStream(response: Response): Response {
+  if (!response.body || !response.headers.get("content-type")?.includes("text/event-stream")) return response;
+  const reader = response.body.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(OPENING_COMMENT);
+    },
+    async pull(controller) {
+      const { value, done } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(body, { status: response.status, headers: response.headers });
+}
+
 export function startHttpServer(options: HttpOptions) {
   const sessions = new Map<string, Session>();
   const toolsByName = new Map(options.tools.map((tool) => [tool.name, tool]));
@@ -73,7 +99,7 @@ export function startHttpServer(options: HttpOptions) {
       const session = sessions.get(sessionId);
       if (!session) return jsonRpcError(404, -32001, `session ${sessionId} not found (expired or closed): initialize a new one`);
       session.lastSeen = Date.now();
-      return session.transport.handleRequest(request);
+      return openEventStream(await session.transport.handleRequest(request));
     }
     if (request.method !== "POST") {
       return jsonRpcError(400, -32000, `${request.method} /mcp needs an Mcp-Session-Id header; start with a POST initialize`);
@@ -102,7 +128,7 @@ export function startHttpServer(options: HttpOptions) {
       }
     };
     await server.connect(transport);
-    return transport.handleRequest(request, { parsedBody: body });
+    return openEventStream(await transport.handleRequest(request, { parsedBody: body }));
   }
 
   async function handleRest(request: Request, tool: ToolDefinition, url: URL): Promise<Response> {

@@ -54,11 +54,16 @@ export function createMcpServer(options: { tools: readonly ToolDefinition[]; via
     );
   }
 
-  // Log records reach the client as notifications/message once it is connected. A failure to
-  // send (client gone) must not log again, or it would loop.
+  // Log records reach the client as notifications/message once it has initialized (nothing may
+  // precede the initialize response). A failure to send (client gone) must not log again, or it
+  // would loop.
+  let initialized = false;
+  server.server.oninitialized = () => {
+    initialized = true;
+  };
   let sessionId: string | undefined;
   const unsubscribe = onLog((record) => {
-    if (!server.isConnected()) return;
+    if (!initialized || !server.isConnected()) return;
     sessionId ??= server.server.transport?.sessionId;
     server.server
       .sendLoggingMessage({ level: mcpLogLevel(record), logger: record.tag || "ipcscope", data: formatRecord(record) }, sessionId)

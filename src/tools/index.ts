@@ -48,10 +48,16 @@ export async function invokeTool(tool: ToolDefinition, args: unknown, ctx: ToolC
     });
     return { ok: false, error: `invalid arguments for ${tool.name}: ${problems.join("; ")}` };
   }
+  const started = performance.now();
   try {
-    return { ok: true, result: await tool.handler(parsed.data, ctx) };
+    const result = await tool.handler(parsed.data, ctx);
+    ctx.log.debug(`${tool.name} answered via ${ctx.via} in ${Math.round(performance.now() - started)} ms`);
+    return { ok: true, result };
   } catch (error) {
-    if (error instanceof ToolError) return { ok: false, error: error.message };
+    if (error instanceof ToolError) {
+      ctx.log.debug(`${tool.name} refused via ${ctx.via}: ${error.message}`);
+      return { ok: false, error: error.message };
+    }
     ctx.log.error(`tool ${tool.name} failed:`, error);
     throw error;
   }

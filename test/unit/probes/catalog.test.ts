@@ -29,8 +29,11 @@ describe("the probe catalogue", () => {
     }
   });
 
-  test("every probe prints a heartbeat, so it dies of SIGPIPE when its reader is gone", () => {
-    for (const probe of PROBES) expect(probe.source).toMatch(/interval:s:1\s*\{[^}]*heartbeat/);
+  test("every probe says when it is attached, and prints a heartbeat so it dies of SIGPIPE when its reader is gone", () => {
+    for (const probe of PROBES) {
+      expect(probe.source).toMatch(/BEGIN\s*\{[^}]*\\"ready\\"/);
+      expect(probe.source).toMatch(/interval:s:1\s*\{[^}]*\\"heartbeat\\"/);
+    }
   });
 
   test("probes/README.md has one line for each probe", () => {
