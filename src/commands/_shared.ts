@@ -1,5 +1,8 @@
 // Arguments shared by several commands, and the helpers their output uses.
-import { type LogLevelName, LOG_LEVELS, parseLogLevel, setLogLevel } from "../logger.ts";
+import { UsageError } from "../errors.ts";
+import { type LogLevelName, LOG_LEVELS, logger, parseLogLevel, setLogLevel } from "../logger.ts";
+import { coerceQuery } from "../server/rest.ts";
+import { ALL_TOOLS, invokeTool } from "../tools/index.ts";
 
 export const logLevelArg = {
   "log-level": {
@@ -43,4 +46,24 @@ export function table(header: readonly string[], rows: readonly (readonly string
 /** Writes a command's own result to stdout (a CLI command may; the server never does). */
 export function print(text: string): void {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+}
+
+/**
+ * Runs a tool for a CLI command through the same validation as MCP and REST: flags (kebab-case,
+ * as text) become the tool's snake_case arguments, converted like REST query parameters.
+ * A refused call is a UsageError (exit 2) carrying the tool's message.
+ */
+export async function runToolFromFlags(name: string, flags: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const tool = ALL_TOOLS.find((candidate) => candidate.name === name);
+  if (!tool) throw new Error(`no tool ${name}`);
+  const params = new URLSearchParams();
+  for (const [flag, value] of Object.entries(flags)) {
+    // citty also hands over positionals (_) and camelCase copies of kebab-case flags: skip them.
+    const param = flag.replace(/-/g, "_");
+    if (value === undefined || value === false || value === "" || !(param in tool.input)) continue;
+    params.set(param, String(value));
+  }
+  const outcome = await invokeTool(tool, coerceQuery(tool.input, params), { signal: new AbortController().signal, log: logger, via: "cli" });
+  if (!outcome.ok) throw new UsageError(outcome.error);
+  return outcome.result;
 }

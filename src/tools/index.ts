@@ -3,9 +3,15 @@ import { z } from "zod";
 import "../util/zod-errors.ts";
 import { ToolError, UsageError } from "../errors.ts";
 import { TOOLSETS, type Toolset, type ToolContext, type ToolDefinition } from "./types.ts";
+import getIpcGraph from "./get_ipc_graph.ts";
+import getProcessConnectionSnapshot from "./get_process_connection_snapshot.ts";
 import getSystemInfo from "./get_system_info.ts";
 
-export const ALL_TOOLS: readonly ToolDefinition[] = [getSystemInfo as unknown as ToolDefinition];
+export const ALL_TOOLS: readonly ToolDefinition[] = [
+  getSystemInfo,
+  getProcessConnectionSnapshot,
+  getIpcGraph,
+] as unknown as ToolDefinition[];
 
 export interface ToolFilter {
   /** Toolset names; empty or undefined means all. */

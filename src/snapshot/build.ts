@@ -1,0 +1,243 @@
+// From the host's sockets to the answer: each socket described (direction, protocol guess),
+// grouped by process, filtered, and cut to a size an agent accepts.
+import type { HostSocket, HostSockets } from "./collect.ts";
+import { cidrContains, isLoopbackIp, type Cidr } from "./cidr.ts";
+import type { Connection, ProcessEntry, Snapshot } from "./model.ts";
+import type { ProcessInfo } from "./proc.ts";
+import { identifyInet, identifyUnix } from "./protocols.ts";
+
+/**
+ * Agents refuse tool answers over ~25k tokens (~100k characters of JSON), and clients count the
+ * text content and structuredContent alike: keep the JSON under 60k characters.
+ */
+export const MAX_ANSWER_CHARS = 60_000;
+export const DEFAULT_LIMIT = 200;
+
+export interface SnapshotFilters {
+  pid?: number;
+  command?: string;
+  user?: string;
+  port?: number;
+  state?: string;
+  protocol?: string;
+  listening?: boolean;
+  remote_cidr?: Cidr;
+  include_unix?: boolean;
+  limit?: number;
+}
+
+/** "ESTABLISHED" and friends as people write them → ss's spelling. */
+const STATE_ALIASES: Record<string, string> = {
+  ESTABLISHED: "ESTAB",
+  LISTENING: "LISTEN",
+  TIME_WAIT: "TIME-WAIT",
+  CLOSE_WAIT: "CLOSE-WAIT",
+  SYN_SENT: "SYN-SENT",
+  SYN_RECV: "SYN-RECV",
+  FIN_WAIT1: "FIN-WAIT-1",
+  FIN_WAIT2: "FIN-WAIT-2",
+  FIN_WAIT_1: "FIN-WAIT-1",
+  FIN_WAIT_2: "FIN-WAIT-2",
+  LAST_ACK: "LAST-ACK",
+  UNCONNECTED: "UNCONN",
+};
+export function normalizeState(state: string): string {
+  const upper = state.trim().toUpperCase();
+  return STATE_ALIASES[upper.replace(/-/g, "_")] ?? upper;
+}
+
+/** Ports that wait for peers, per namespace: TCP LISTEN, and UDP sockets bound with no peer. */
+export function listeningPorts(sockets: readonly HostSocket[]): Set<string> {
+  const keys = new Set<string>();
+  for (const socket of sockets) {
+    if (socket.local.port === null) continue;
+    if ((socket.transport === "tcp" && socket.state === "LISTEN") || (socket.transport === "udp" && socket.state === "UNCONN" && socket.peer.port === null)) {
+      keys.add(`${socket.netns}/${socket.transport}/${socket.local.port}`);
+    }
+  }
+  return keys;
+}
+
+function formatEndpoint(address: string, port: number | null): string {
+  const host = address.includes(":") ? `[${address}]` : address;
+  return `${host}:${port ?? "*"}`;
+}
+
+export function describeSocket(socket: HostSocket, listening: Set<string>, processName: string | null): Connection {
+  const base = {
+    status: socket.state,
+    inode: socket.inode,
+    uid: socket.uid,
+    recv_q: socket.recv_q,
+    send_q: socket.send_q,
+    netns: socket.netns,
+  };
+  if (socket.transport === "unix") {
+    const guess = identifyUnix({ path: socket.local.address === "*" ? (socket.peer.address === "*" ? null : socket.peer.address) : socket.local.address, processName });
+    return {
+      ...base,
+      transport_protocol: "UNIX",
+      family: "unix",
+      local_address: socket.local.address,
+      remote_address: socket.peer_inode ? `peer inode ${socket.peer_inode}` : socket.peer.address,
+      direction: socket.state === "LISTEN" ? "listen" : "local",
+      loopback: true,
+      local_port: null,
+      remote_port: null,
+      remote_ip: null,
+      identified_application_protocol: guess.protocol,
+      protocol_confidence: guess.confidence,
+      protocol_reason: guess.reason,
+      peer_inode: socket.peer_inode,
+    };
+  }
+  const isListening = (transport: "tcp" | "udp", port: number) => listening.has(`${socket.netns}/${transport}/${port}`);
+  const connected = socket.peer.port !== null && socket.peer.address !== "*";
+  let direction: Connection["direction"];
+  if (socket.state === "LISTEN" || (socket.transport === "udp" && !connected && socket.local.port !== null)) direction = "listen";
+  else if (!connected) direction = "unconnected";
+  else if (socket.transport !== "raw" && socket.local.port !== null && isListening(socket.transport, socket.local.port)) direction = "inbound";
+  else direction = "outbound";
+  const guess = identifyInet({
+    transport: socket.transport,
+    state: socket.state,
+    localPort: socket.local.port,
+    remotePort: connected ? socket.peer.port : null,
+    listening: isListening,
+    processName,
+  });
+  return {
+    ...base,
+    transport_protocol: socket.transport === "tcp" ? "TCP" : socket.transport === "udp" ? "UDP" : "RAW",
+    family: socket.local.address.includes(":") ? "ipv6" : "ipv4",
+    local_address: formatEndpoint(socket.local.address, socket.local.port),
+    remote_address: formatEndpoint(socket.peer.address, socket.peer.port),
+    direction,
+    loopback: connected && isLoopbackIp(socket.local.address) && isLoopbackIp(socket.peer.address),
+    local_port: socket.local.port,
+    remote_port: socket.peer.port,
+    remote_ip: connected ? socket.peer.address : null,
+    identified_application_protocol: guess.protocol,
+    protocol_confidence: guess.confidence,
+    protocol_reason: guess.reason,
+  };
+}
+
+function processMatches(info: ProcessInfo, filters: SnapshotFilters): boolean {
+  if (filters.pid !== undefined && info.pid !== filters.pid) return false;
+  if (filters.command) {
+    const needle = filters.command.toLowerCase();
+    if (!info.name.toLowerCase().includes(needle) && !info.command_line.toLowerCase().includes(needle)) return false;
+  }
+  if (filters.user && info.user !== filters.user && String(info.uid) !== filters.user) return false;
+  return true;
+}
+
+function connectionMatches(connection: Connection, filters: SnapshotFilters): boolean {
+  if (connection.transport_protocol === "UNIX" && !filters.include_unix && filters.protocol?.toLowerCase() !== "unix") return false;
+  if (filters.port !== undefined && connection.local_port !== filters.port && connection.remote_port !== filters.port) return false;
+  if (filters.state && connection.status !== normalizeState(filters.state)) return false;
+  if (filters.listening && connection.direction !== "listen") return false;
+  if (filters.protocol) {
+    const wanted = filters.protocol.toLowerCase();
+    if (connection.transport_protocol.toLowerCase() !== wanted && connection.identified_application_protocol !== wanted) return false;
+  }
+  if (filters.remote_cidr && (connection.remote_ip === null || !cidrContains(filters.remote_cidr, connection.remote_ip))) return false;
+  return true;
+}
+
+const DIRECTION_ORDER: Record<Connection["direction"], number> = { listen: 0, inbound: 1, outbound: 2, unconnected: 3, local: 4 };
+
+export function buildSnapshot(host: HostSockets, filters: SnapshotFilters = {}): Snapshot {
+  const listening = listeningPorts(host.sockets);
+  const byTransport: Record<string, number> = {};
+  const byState: Record<string, number> = {};
+  let withoutProcess = 0;
+  let listeners = 0;
+  const perProcess = new Map<number, Connection[]>();
+  const owning = new Set<number>();
+
+  for (const socket of host.sockets) {
+    byTransport[socket.transport] = (byTransport[socket.transport] ?? 0) + 1;
+    byState[socket.state] = (byState[socket.state] ?? 0) + 1;
+    const owners = [...new Set(socket.owners.map((owner) => owner.pid))].filter((pid) => host.processes.has(pid));
+    if (owners.length === 0) withoutProcess++;
+    const first = owners[0] === undefined ? null : host.processes.get(owners[0])!;
+    const connection = describeSocket(socket, listening, first?.name ?? null);
+    if (connection.direction === "listen") listeners++;
+    for (const pid of owners) {
+      owning.add(pid);
+      if (!processMatches(host.processes.get(pid)!, filters) || !connectionMatches(connection, filters)) continue;
+      const list = perProcess.get(pid) ?? [];
+      list.push(connection);
+      perProcess.set(pid, list);
+    }
+  }
+
+  const limit = filters.limit ?? DEFAULT_LIMIT;
+  const matchedSockets = [...perProcess.values()].reduce((sum, list) => sum + list.length, 0);
+  // Busiest processes first: they are what a person asks about; ties by pid for stable output.
+  const ordered = [...perProcess.entries()].sort((a, b) => b[1].length - a[1].length || a[0] - b[0]);
+  const entries: ProcessEntry[] = [];
+  let returnedSockets = 0;
+  let chars = 2_000; // the envelope: totals, hint, warnings
+  let truncated = false;
+  for (const [pid, list] of ordered) {
+    const info = host.processes.get(pid)!;
+    list.sort((a, b) => DIRECTION_ORDER[a.direction] - DIRECTION_ORDER[b.direction] || (a.local_port ?? 0) - (b.local_port ?? 0));
+    const entry: ProcessEntry = {
+      pid,
+      ppid: info.ppid,
+      name: info.name,
+      user: info.user,
+      uid: info.uid,
+      command_line: info.command_line.length > 500 ? `${info.command_line.slice(0, 497)}...` : info.command_line,
+      unit: info.unit,
+      container: info.container,
+      netns: info.netns,
+      connections: [],
+      connections_total: list.length,
+    };
+    chars += JSON.stringify(entry).length;
+    for (const connection of list) {
+      const size = JSON.stringify(connection).length + 1;
+      if (returnedSockets >= limit || chars + size > MAX_ANSWER_CHARS) {
+        truncated = true;
+        break;
+      }
+      entry.connections.push(connection);
+      returnedSockets++;
+      chars += size;
+    }
+    if (entry.connections.length === 0 && truncated) break;
+    entries.push(entry);
+    if (truncated) break;
+  }
+
+  return {
+    source: `ss (no -p) in ${host.namespaces.length} network namespace(s), joined with /proc/*/fd`,
+    taken_at: new Date().toISOString(),
+    elapsed_ms: host.elapsedMs,
+    totals: {
+      processes: owning.size,
+      sockets: host.sockets.length,
+      by_transport: byTransport,
+      by_state: byState,
+      listening: listeners,
+      namespaces: host.namespaces.length,
+      sockets_without_process: withoutProcess,
+    },
+    matched: { processes: perProcess.size, sockets: matchedSockets },
+    returned: { processes: entries.length, sockets: returnedSockets },
+    truncated,
+    ...(truncated
+      ? {
+          hint:
+            `showing ${returnedSockets} of ${matchedSockets} matching sockets (busiest processes first): narrow with pid, command, ` +
+            "port, state, protocol, listening=true or remote_cidr, or raise limit",
+        }
+      : {}),
+    warnings: host.warnings,
+    process_connections: entries,
+  };
+}
