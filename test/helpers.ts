@@ -116,3 +116,16 @@ export async function startHttpServer(extraArgs: string[] = []): Promise<HttpSer
     },
   };
 }
+
+/** The first line a child prints (its ports, or "connected"); the stream stays readable after. */
+export async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = stream.getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  return text.split("\n")[0]!;
+}

@@ -9,21 +9,9 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { Snapshot } from "../../src/snapshot/model.ts";
 import type { IpcGraph } from "../../src/snapshot/graph.ts";
-import { ensureBinary, isRoot, ROOT, runBinary, testIf } from "../helpers.ts";
+import { ensureBinary, firstLine, isRoot, ROOT, runBinary, testIf } from "../helpers.ts";
 
 const BIN = join(ROOT, "test", "fixtures", "bin");
-
-async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
-  const reader = stream.getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  return text.split("\n")[0]!;
-}
 
 describe("snapshot and IPC graph of a known workload", () => {
   const unixPath = join(tmpdir(), `ipcscope-test-${process.pid}.sock`);

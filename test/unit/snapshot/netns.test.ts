@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { inNamespace, listNetworkNamespaces, NETNS_RUN_DIR, type NetNamespace } from "../../../src/snapshot/netns.ts";
 import { exec, which } from "../../../src/util/exec.ts";
-import { isRoot, testIf } from "../../helpers.ts";
+import { firstLine, isRoot, testIf } from "../../helpers.ts";
 
 const ownNetns = Number(/\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/net"))![1]);
 
@@ -70,15 +70,7 @@ describe("listNetworkNamespaces and inNamespace on a real `ip netns` namespace",
         "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen()\nprint(s.getsockname()[1], flush=True)\ntime.sleep(60)"],
       { stdin: "ignore", stdout: "pipe", stderr: "inherit" },
     );
-    const reader = listener.stdout.getReader();
-    let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
-    reader.releaseLock();
-    port = Number(text.trim());
+    port = Number((await firstLine(listener.stdout)).trim());
     if (!port) setupError = `the listener in ${name} did not print its port (exit ${listener.exitCode})`;
   });
 
