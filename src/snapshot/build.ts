@@ -123,7 +123,8 @@ export function describeSocket(socket: HostSocket, listening: Set<string>, proce
   };
 }
 
-function processMatches(info: ProcessInfo, filters: SnapshotFilters): boolean {
+/** The process-level filters (pid, command, user), shared by the snapshot and the IPC graph. */
+export function processMatches(info: ProcessInfo, filters: Pick<SnapshotFilters, "pid" | "command" | "user">): boolean {
   if (filters.pid !== undefined && info.pid !== filters.pid) return false;
   if (filters.command) {
     const needle = filters.command.toLowerCase();

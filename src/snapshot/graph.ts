@@ -3,7 +3,7 @@
 import { z } from "zod";
 import type { HostSocket, HostSockets } from "./collect.ts";
 import { isLoopbackIp, unmapV4 } from "./cidr.ts";
-import { listeningPorts } from "./build.ts";
+import { listeningPorts, processMatches } from "./build.ts";
 import { identifyInet, identifyUnix } from "./protocols.ts";
 
 export const graphNodeSchema = z.object({
@@ -112,13 +112,7 @@ export function buildIpcGraph(host: HostSockets, filters: { pid?: number; comman
   if (filters.pid !== undefined || filters.command) {
     const matches = (id: string) => {
       const info = host.processes.get(Number(id.slice(1)));
-      if (!info) return false;
-      if (filters.pid !== undefined && info.pid !== filters.pid) return false;
-      if (filters.command) {
-        const needle = filters.command.toLowerCase();
-        return info.name.toLowerCase().includes(needle) || info.command_line.toLowerCase().includes(needle);
-      }
-      return true;
+      return info !== undefined && processMatches(info, filters);
     };
     list = list.filter((edge) => matches(edge.from) || matches(edge.to));
   }
