@@ -4,7 +4,7 @@ import type { HostSocket, HostSockets } from "./collect.ts";
 import { cidrContains, isLoopbackIp, type Cidr } from "./cidr.ts";
 import type { Connection, ProcessEntry, Snapshot } from "./model.ts";
 import type { ProcessInfo } from "./proc.ts";
-import { identifyInet, identifyUnix } from "./protocols.ts";
+import { identifyInet, identifyUnix, type ProtocolGuess } from "./protocols.ts";
 
 /**
  * Agents refuse tool answers over ~25k tokens (~100k characters of JSON), and clients count the
@@ -63,9 +63,41 @@ function formatEndpoint(address: string, port: number | null): string {
   return `${host}:${port ?? "*"}`;
 }
 
+const connected = (socket: HostSocket) => socket.peer.port !== null && socket.peer.address !== "*";
+
+/** listen / inbound / outbound / unconnected / local: cheap, so the snapshot filters on it before describing anything. */
+export function directionOf(socket: HostSocket, listening: Set<string>): Connection["direction"] {
+  if (socket.transport === "unix") return socket.state === "LISTEN" ? "listen" : "local";
+  if (socket.state === "LISTEN" || (socket.transport === "udp" && !connected(socket) && socket.local.port !== null)) return "listen";
+  if (!connected(socket)) return "unconnected";
+  if (socket.transport !== "raw" && socket.local.port !== null && listening.has(`${socket.netns}/${socket.transport}/${socket.local.port}`)) return "inbound";
+  return "outbound";
+}
+
+/** The application protocol of one socket (see protocols.ts), for the snapshot and the IPC graph alike. */
+export function guessProtocol(socket: HostSocket, listening: Set<string>, processName: string | null): ProtocolGuess {
+  if (socket.transport === "unix") {
+    const path = socket.local.address === "*" ? (socket.peer.address === "*" ? null : socket.peer.address) : socket.local.address;
+    return identifyUnix({ path, processName });
+  }
+  return identifyInet({
+    transport: socket.transport,
+    state: socket.state,
+    localPort: socket.local.port,
+    remotePort: connected(socket) ? socket.peer.port : null,
+    listening: (transport, port) => listening.has(`${socket.netns}/${transport}/${port}`),
+    processName,
+  });
+}
+
 export function describeSocket(socket: HostSocket, listening: Set<string>, processName: string | null): Connection {
+  const guess = guessProtocol(socket, listening, processName);
   const base = {
     status: socket.state,
+    direction: directionOf(socket, listening),
+    identified_application_protocol: guess.protocol,
+    protocol_confidence: guess.confidence,
+    protocol_reason: guess.reason,
     inode: socket.inode,
     uid: socket.uid,
     recv_q: socket.recv_q,
@@ -73,53 +105,30 @@ export function describeSocket(socket: HostSocket, listening: Set<string>, proce
     netns: socket.netns,
   };
   if (socket.transport === "unix") {
-    const guess = identifyUnix({ path: socket.local.address === "*" ? (socket.peer.address === "*" ? null : socket.peer.address) : socket.local.address, processName });
     return {
       ...base,
       transport_protocol: "UNIX",
       family: "unix",
       local_address: socket.local.address,
       remote_address: socket.peer_inode ? `peer inode ${socket.peer_inode}` : socket.peer.address,
-      direction: socket.state === "LISTEN" ? "listen" : "local",
       loopback: true,
       local_port: null,
       remote_port: null,
       remote_ip: null,
-      identified_application_protocol: guess.protocol,
-      protocol_confidence: guess.confidence,
-      protocol_reason: guess.reason,
       peer_inode: socket.peer_inode,
     };
   }
-  const isListening = (transport: "tcp" | "udp", port: number) => listening.has(`${socket.netns}/${transport}/${port}`);
-  const connected = socket.peer.port !== null && socket.peer.address !== "*";
-  let direction: Connection["direction"];
-  if (socket.state === "LISTEN" || (socket.transport === "udp" && !connected && socket.local.port !== null)) direction = "listen";
-  else if (!connected) direction = "unconnected";
-  else if (socket.transport !== "raw" && socket.local.port !== null && isListening(socket.transport, socket.local.port)) direction = "inbound";
-  else direction = "outbound";
-  const guess = identifyInet({
-    transport: socket.transport,
-    state: socket.state,
-    localPort: socket.local.port,
-    remotePort: connected ? socket.peer.port : null,
-    listening: isListening,
-    processName,
-  });
+  const isConnected = connected(socket);
   return {
     ...base,
     transport_protocol: socket.transport === "tcp" ? "TCP" : socket.transport === "udp" ? "UDP" : "RAW",
     family: socket.local.address.includes(":") ? "ipv6" : "ipv4",
     local_address: formatEndpoint(socket.local.address, socket.local.port),
     remote_address: formatEndpoint(socket.peer.address, socket.peer.port),
-    direction,
-    loopback: connected && isLoopbackIp(socket.local.address) && isLoopbackIp(socket.peer.address),
+    loopback: isConnected && isLoopbackIp(socket.local.address) && isLoopbackIp(socket.peer.address),
     local_port: socket.local.port,
     remote_port: socket.peer.port,
-    remote_ip: connected ? socket.peer.address : null,
-    identified_application_protocol: guess.protocol,
-    protocol_confidence: guess.confidence,
-    protocol_reason: guess.reason,
+    remote_ip: isConnected ? socket.peer.address : null,
   };
 }
 
@@ -134,49 +143,81 @@ export function processMatches(info: ProcessInfo, filters: Pick<SnapshotFilters,
   return true;
 }
 
-function connectionMatches(connection: Connection, filters: SnapshotFilters): boolean {
-  if (connection.transport_protocol === "UNIX" && !filters.include_unix && filters.protocol?.toLowerCase() !== "unix") return false;
-  if (filters.port !== undefined && connection.local_port !== filters.port && connection.remote_port !== filters.port) return false;
-  if (filters.state && connection.status !== normalizeState(filters.state)) return false;
-  if (filters.listening && connection.direction !== "listen") return false;
-  if (filters.protocol) {
-    const wanted = filters.protocol.toLowerCase();
-    if (connection.transport_protocol.toLowerCase() !== wanted && connection.identified_application_protocol !== wanted) return false;
-  }
-  if (filters.remote_cidr && (connection.remote_ip === null || !cidrContains(filters.remote_cidr, connection.remote_ip))) return false;
+/** The socket-level filters, on the raw socket: the protocol is guessed only when a filter asks for one. */
+function socketMatches(
+  socket: HostSocket,
+  direction: Connection["direction"],
+  filters: SnapshotFilters,
+  protocolOf: () => string,
+): boolean {
+  const unix = socket.transport === "unix";
+  const wanted = filters.protocol?.toLowerCase();
+  if (unix && !filters.include_unix && wanted !== "unix") return false;
+  if (filters.port !== undefined && (unix || (socket.local.port !== filters.port && socket.peer.port !== filters.port))) return false;
+  if (filters.state && socket.state !== filters.state) return false; // normalized by the caller
+  if (filters.listening && direction !== "listen") return false;
+  if (wanted && socket.transport !== wanted && protocolOf() !== wanted) return false;
+  if (filters.remote_cidr && (unix || !connected(socket) || !cidrContains(filters.remote_cidr, socket.peer.address))) return false;
   return true;
 }
 
 const DIRECTION_ORDER: Record<Connection["direction"], number> = { listen: 0, inbound: 1, outbound: 2, unconnected: 3, local: 4 };
 
+interface Matched {
+  socket: HostSocket;
+  direction: Connection["direction"];
+  /** The name the protocol guess weighs: the first owner's. */
+  owner: string;
+}
+
+/**
+ * Counts everything, filters on the raw sockets, and describes (formats, guesses the protocol of)
+ * only the sockets it returns: on a host with 100k sockets the answer holds a few hundred.
+ */
 export function buildSnapshot(host: HostSockets, filters: SnapshotFilters = {}): Snapshot {
   const listening = listeningPorts(host.sockets);
   const byTransport: Record<string, number> = {};
   const byState: Record<string, number> = {};
   let withoutProcess = 0;
   let listeners = 0;
-  const perProcess = new Map<number, Connection[]>();
+  const perProcess = new Map<number, Matched[]>();
   const owning = new Set<number>();
+  const processOk = new Map<number, boolean>();
+  const wantedState = filters.state ? normalizeState(filters.state) : undefined;
+  const socketFilters = { ...filters, state: wantedState };
 
   for (const socket of host.sockets) {
     byTransport[socket.transport] = (byTransport[socket.transport] ?? 0) + 1;
     byState[socket.state] = (byState[socket.state] ?? 0) + 1;
-    const owners = [...new Set(socket.owners.map((owner) => owner.pid))].filter((pid) => host.processes.has(pid));
-    if (owners.length === 0) withoutProcess++;
-    const first = owners[0] === undefined ? null : host.processes.get(owners[0])!;
-    const connection = describeSocket(socket, listening, first?.name ?? null);
-    if (connection.direction === "listen") listeners++;
+    const direction = directionOf(socket, listening);
+    if (direction === "listen") listeners++;
+    // A socket shared after fork is held by several processes (and by one process at several fds).
+    let owners: number[] = [];
+    for (const { pid } of socket.owners) if (host.processes.has(pid) && !owners.includes(pid)) owners.push(pid);
+    if (owners.length === 0) {
+      withoutProcess++;
+      continue;
+    }
+    for (const pid of owners) owning.add(pid);
+    const owner = host.processes.get(owners[0]!)!.name;
+    owners = owners.filter((pid) => {
+      let ok = processOk.get(pid);
+      if (ok === undefined) processOk.set(pid, (ok = processMatches(host.processes.get(pid)!, filters)));
+      return ok;
+    });
+    if (owners.length === 0) continue;
+    if (!socketMatches(socket, direction, socketFilters, () => guessProtocol(socket, listening, owner).protocol)) continue;
+    const matched: Matched = { socket, direction, owner };
     for (const pid of owners) {
-      owning.add(pid);
-      if (!processMatches(host.processes.get(pid)!, filters) || !connectionMatches(connection, filters)) continue;
-      const list = perProcess.get(pid) ?? [];
-      list.push(connection);
-      perProcess.set(pid, list);
+      const list = perProcess.get(pid);
+      if (list) list.push(matched);
+      else perProcess.set(pid, [matched]);
     }
   }
 
   const limit = filters.limit ?? DEFAULT_LIMIT;
-  const matchedSockets = [...perProcess.values()].reduce((sum, list) => sum + list.length, 0);
+  let matchedSockets = 0;
+  for (const list of perProcess.values()) matchedSockets += list.length;
   // Busiest processes first: they are what a person asks about; ties by pid for stable output.
   const ordered = [...perProcess.entries()].sort((a, b) => b[1].length - a[1].length || a[0] - b[0]);
   const entries: ProcessEntry[] = [];
@@ -185,7 +226,7 @@ export function buildSnapshot(host: HostSockets, filters: SnapshotFilters = {}):
   let truncated = false;
   for (const [pid, list] of ordered) {
     const info = host.processes.get(pid)!;
-    list.sort((a, b) => DIRECTION_ORDER[a.direction] - DIRECTION_ORDER[b.direction] || (a.local_port ?? 0) - (b.local_port ?? 0));
+    list.sort((a, b) => DIRECTION_ORDER[a.direction] - DIRECTION_ORDER[b.direction] || (a.socket.local.port ?? 0) - (b.socket.local.port ?? 0));
     const entry: ProcessEntry = {
       pid,
       ppid: info.ppid,
@@ -200,7 +241,8 @@ export function buildSnapshot(host: HostSockets, filters: SnapshotFilters = {}):
       connections_total: list.length,
     };
     chars += JSON.stringify(entry).length;
-    for (const connection of list) {
+    for (const { socket, owner } of list) {
+      const connection = describeSocket(socket, listening, owner);
       const size = JSON.stringify(connection).length + 1;
       if (returnedSockets >= limit || chars + size > MAX_ANSWER_CHARS) {
         truncated = true;

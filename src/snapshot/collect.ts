@@ -22,13 +22,15 @@ export interface HostSockets {
   elapsedMs: number;
 }
 
+const NO_OWNERS: HostSocket["owners"] = [];
+
 /** ss answers in milliseconds; seconds on a host with 100k+ sockets. */
 const SS_TIMEOUT_MS = 30_000;
 /** Namespaces read at once: each costs two ss runs. */
 const NAMESPACE_CONCURRENCY = 4;
 
 async function runSs(ns: NetNamespace, args: string[], kind: "inet" | "unix"): Promise<{ sockets: SsSocket[]; error?: string }> {
-  const result = await exec(inNamespace(ns, ["ss", ...args]), { timeoutMs: SS_TIMEOUT_MS });
+  const result = await exec(inNamespace(ns, ["ss", ...args]), { timeoutMs: SS_TIMEOUT_MS, spool: true });
   if (result.code !== 0) {
     return { sockets: [], error: `ss ${args.join(" ")} in netns ${ns.inode} failed: ${result.stderr.trim().split("\n")[0] ?? `exit ${result.code}`}` };
   }
@@ -43,26 +45,35 @@ export async function collectHostSockets(options: { unix?: boolean } = {}): Prom
   // Other namespaces can only be entered by root; without it we see our own.
   const namespaces = root ? listNetworkNamespaces() : listNetworkNamespaces().filter((ns) => ns.is_host);
 
-  const sockets: HostSocket[] = [];
-  for (let i = 0; i < namespaces.length; i += NAMESPACE_CONCURRENCY) {
-    const batch = namespaces.slice(i, i + NAMESPACE_CONCURRENCY);
-    const results = await Promise.all(
-      batch.map(async (ns) => {
-        const runs = [runSs(ns, ["-tuwnaeH"], "inet")];
-        if (options.unix !== false) runs.push(runSs(ns, ["-xaeH"], "unix"));
-        return { ns, runs: await Promise.all(runs) };
-      }),
-    );
-    for (const { ns, runs } of results) {
-      for (const run of runs) {
-        if (run.error) warnings.push(run.error);
-        for (const socket of run.sockets) sockets.push({ ...socket, netns: ns.inode, owners: [] });
+  // ss runs (into a spool file) while this process scans /proc: the two overlap on a busy host.
+  const pending = (async () => {
+    const sockets: HostSocket[] = [];
+    for (let i = 0; i < namespaces.length; i += NAMESPACE_CONCURRENCY) {
+      const batch = namespaces.slice(i, i + NAMESPACE_CONCURRENCY);
+      const results = await Promise.all(
+        batch.map(async (ns) => {
+          const runs = [runSs(ns, ["-tuwnaeH"], "inet")];
+          if (options.unix !== false) runs.push(runSs(ns, ["-xaeH"], "unix"));
+          return { ns, runs: await Promise.all(runs) };
+        }),
+      );
+      for (const { ns, runs } of results) {
+        for (const run of runs) {
+          if (run.error) warnings.push(run.error);
+          for (const socket of run.sockets) {
+            const host = socket as HostSocket;
+            host.netns = ns.inode;
+            host.owners = NO_OWNERS;
+            sockets.push(host);
+          }
+        }
       }
     }
-  }
+    return sockets;
+  })();
+  const { byInode, unreadable } = mapSocketInodes(listPids());
+  const sockets = await pending;
 
-  const pids = listPids();
-  const { byInode, unreadable } = mapSocketInodes(pids);
   const processes = new Map<number, ProcessInfo>();
   for (const socket of sockets) {
     if (socket.inode === null || socket.inode === 0) continue;

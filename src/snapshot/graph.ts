@@ -3,8 +3,8 @@
 import { z } from "zod";
 import type { HostSocket, HostSockets } from "./collect.ts";
 import { isLoopbackIp, unmapV4 } from "./cidr.ts";
-import { listeningPorts, processMatches } from "./build.ts";
-import { identifyInet, identifyUnix } from "./protocols.ts";
+import { guessProtocol, listeningPorts, processMatches } from "./build.ts";
+import { identifyUnix } from "./protocols.ts";
 
 export const graphNodeSchema = z.object({
   id: z.string().describe("p<pid>"),
@@ -97,14 +97,7 @@ export function buildIpcGraph(host: HostSockets, filters: { pid?: number; comman
       continue;
     }
     const name = host.processes.get(server)?.name ?? null;
-    const guess = identifyInet({
-      transport: socket.transport,
-      state: socket.state,
-      localPort: socket.local.port,
-      remotePort: socket.peer.port,
-      listening: (transport, port) => listening.has(`${socket.netns}/${transport}/${port}`),
-      processName: name,
-    });
+    const guess = guessProtocol(socket, listening, name);
     add(client, server, socket.transport, String(socket.peer.port), guess.protocol);
   }
 

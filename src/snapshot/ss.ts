@@ -64,11 +64,11 @@ export function parseSs(text: string, kind: SsKind): SsParseResult {
   const skipped: string[] = [];
   for (const raw of text.split("\n")) {
     // ss pads every line to the widest one with trailing spaces; CRLF if it went through a tty log.
-    const line = raw.replace(/\s+$/, "");
-    if (line.trim() === "") continue;
+    const line = raw.trimEnd();
+    if (line === "" || line.trimStart() === "") continue;
     // A header line, when -H was forgotten (or on ss versions older than 4.15, which lack -H).
     if (/^\s*(?:Netid|State)\s+(?:State\s+)?Recv-Q\b/.test(line)) continue;
-    const socket = kind === "inet" ? parseInetLine(line) : parseUnixLine(line);
+    const socket = quickLine(line, kind) ?? fullLine(line, kind);
     if (socket) sockets.push(socket);
     else skipped.push(raw);
   }
@@ -85,10 +85,82 @@ export function parseSsUnix(text: string): SsSocket[] {
   return parseSs(text, "unix").sockets;
 }
 
+/**
+ * The common line, read by splitting on spaces: every extra a known `key:value` word. Anything
+ * else (a path or a cgroup with spaces, users:((...)), glued columns) returns undefined and goes to
+ * the full parsers below, which agree with this on every line both read (see the ss unit tests).
+ * It is what makes 100k-socket hosts cheap: about 3x faster than the full parsers.
+ */
+export function quickLine(line: string, kind: SsKind): SsSocket | undefined {
+  const t = line.split(/\s+/);
+  if (t[0] === "") t.shift();
+  const [netid, state, recvQ, sendQ] = t as [string, string, string, string];
+  if (t.length < (kind === "inet" ? 6 : 8) || !STATE_SET.has(state) || !DIGITS.test(recvQ) || !DIGITS.test(sendQ)) return undefined;
+  let first: number;
+  let socket: SsSocket;
+  // Object literals of one fixed shape, no spreads: this runs 100k times per snapshot on a busy host.
+  if (kind === "inet") {
+    const transport = INET_TRANSPORTS[netid];
+    const local = parseInetEndpoint(t[4]!);
+    const peer = parseInetEndpoint(t[5]!);
+    if (!transport || !local || !peer) return undefined;
+    socket = { transport, netid, state, recv_q: Number(recvQ), send_q: Number(sendQ), local, peer, inode: null, peer_inode: null, uid: null, processes: [], timer: null, cgroup: null };
+    first = 6;
+  } else {
+    if (!netid.startsWith("u_") || !INODE.test(t[5]!) || !(t[7] === "*" || INODE.test(t[7]!))) return undefined;
+    socket = {
+      transport: "unix",
+      netid,
+      state,
+      recv_q: Number(recvQ),
+      send_q: Number(sendQ),
+      local: { address: t[4]!, port: null, scope: null },
+      peer: { address: t[6]!, port: null, scope: null },
+      inode: unixInode(t[5]!),
+      peer_inode: t[7] === "*" ? null : unixInode(t[7]!),
+      uid: null,
+      processes: [],
+      timer: null,
+      cgroup: null,
+    };
+    first = 8;
+  }
+  for (let i = first; i < t.length; i++) {
+    const word = t[i]!;
+    const colon = word.indexOf(":");
+    const key = colon > 0 ? word.slice(0, colon) : word;
+    const value = word.slice(colon + 1);
+    if (key === "ino" || key === "uid") {
+      if (!DIGITS.test(value)) return undefined;
+      // Unix "ino:N" is the inode of the socket's file on disk (UNIX_DIAG_VFS), not the socket's: ignored.
+      if (key === "uid") socket.uid = Number(value);
+      else if (kind === "inet") socket.inode = Number(value) || null;
+    } else if (key === "timer" && value.startsWith("(") && value.endsWith(")") && value.indexOf(")") === value.length - 1) {
+      socket.timer = value.slice(1, -1);
+    } else if (key === "cgroup") {
+      socket.cgroup = value;
+    } else if (!(colon > 0 && QUIET_KEYS.has(key)) && !SHUTDOWN_MARKS.has(word)) {
+      return undefined;
+    }
+  }
+  return socket;
+}
+const DIGITS = /^\d+$/;
+const INODE = /^-?\d+$/;
+/** Extras printed by -e that the snapshot does not use. */
+const QUIET_KEYS = new Set(["sk", "v6only", "dev", "peers", "fwmark", "tos", "class", "mark"]);
+const SHUTDOWN_MARKS = new Set(["<->", "-->", "<--", "---"]);
+
+/** Any line ss prints, the slow and thorough way; null when it cannot be read. */
+export function fullLine(line: string, kind: SsKind): SsSocket | null {
+  return kind === "inet" ? parseInetLine(line) : parseUnixLine(line);
+}
+
 const STATES = [
   "UNKNOWN", "ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "UNCONN",
   "CLOSE-WAIT", "LAST-ACK", "LISTEN", "CLOSING",
 ];
+const STATE_SET = new Set(STATES);
 const HEAD = /^(\S+)\s+(\S+)\s+(\d+)\s+(\d+)\s+(.*)$/;
 // Columns run together when a value is wider than ss's fixed column (seen in ss < 4.15 and noted
 // by jc: "u_seqESTAB", "CLOSE-WAIT1"): split them on the known state names.

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseInetEndpoint, parseSs, parseSsInet, parseSsUnix, type SsSocket } from "../../../src/snapshot/ss.ts";
+import { fullLine, parseInetEndpoint, parseSs, parseSsInet, parseSsUnix, quickLine, type SsSocket } from "../../../src/snapshot/ss.ts";
 import { ROOT } from "../../helpers.ts";
 
 const FIXTURES = join(ROOT, "test/fixtures/ss");
@@ -363,5 +363,38 @@ describe("parseInetEndpoint", () => {
     { text: "0.0.0.0%lo:53", expected: { address: "0.0.0.0", port: 53, scope: "lo" } },
   ])("$text splits into address, port and scope", ({ text, expected }) => {
     expect(parseInetEndpoint(text)).toEqual(expected);
+  });
+});
+
+describe("the quick line reader agrees with the full parser", () => {
+  for (const { distro, name } of captures) {
+    test(`${distro}/${name}: every line it reads, it reads the same; it reads all lines without -p`, () => {
+      const lines = read(distro, `${name}.txt`).split("\n").map((line) => line.trimEnd()).filter((line) => line !== "");
+      let quick = 0;
+      for (const line of lines) {
+        const fast = quickLine(line, kindOf(name));
+        if (fast === undefined) continue;
+        quick++;
+        expect(fast).toEqual(fullLine(line, kindOf(name))!);
+      }
+      // users:((...)) and paths with spaces go the full way; all else of the no-p captures goes the quick way.
+      const spaced = lines.filter((line) => line.includes("with space")).length;
+      if (!name.endsWith("-p")) expect(quick).toBe(lines.length - spaced);
+      else expect(quick).toBeLessThan(lines.length);
+    });
+  }
+
+  test("lines it cannot be sure of go to the full parser", () => {
+    const cases: [string, "inet" | "unix"][] = [
+      ["u_str LISTEN 0 4096 /run/my app.sock 1234 * 0", "unix"], // a path with a space
+      ["tcp ESTAB 0 0 127.0.0.1:5 127.0.0.1:6 cgroup:/a b ino:7", "inet"], // a cgroup with a space
+      ['tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=1,fd=3))', "inet"],
+      ["u_seqESTAB 0 0 * 1 * 2", "unix"], // glued columns of old ss
+      ["tcp ESTAB 0 0 127.0.0.1:5 127.0.0.1:6 timer:(on,1sec,0) x", "inet"], // an unknown word
+    ];
+    for (const [line, kind] of cases) {
+      expect(quickLine(line, kind)).toBeUndefined();
+      expect(parseSs(line, kind).sockets).toEqual([fullLine(line, kind)!]);
+    }
   });
 });
