@@ -1,6 +1,5 @@
 // Streamable HTTP on Bun.serve: /mcp (sessions, one McpServer each), GET /health, and the REST
 // mirror of every tool (GET /<tool>?k=v or POST /<tool> with a JSON body).
-import { randomUUID } from "node:crypto";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
@@ -116,7 +115,7 @@ export function startHttpServer(options: HttpOptions) {
 
     const server = createMcpServer({ tools: options.tools, via: "http" });
     const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
+      sessionIdGenerator: () => crypto.randomUUID(),
       onsessioninitialized: (id) => {
         sessions.set(id, { transport, server, lastSeen: Date.now() });
         logger.debug(`MCP session ${id} opened (${sessions.size} open)`);

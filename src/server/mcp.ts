@@ -1,7 +1,7 @@
 // One MCP server instance per connection (stdio: one; HTTP: one per session), built from the tool list.
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { LoggingLevel } from "@modelcontextprotocol/sdk/types.js";
-import type { LogObject } from "consola";
+import type { LogObject } from "consola/core";
 import { logger, onLog } from "../logger.ts";
 import { invokeTool } from "../tools/index.ts";
 import type { ToolContext, ToolDefinition } from "../tools/types.ts";
