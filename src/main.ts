@@ -5,12 +5,13 @@ import { UsageError } from "./errors.ts";
 import { logger } from "./logger.ts";
 import { VERSION } from "./version.ts";
 import doctor from "./commands/doctor.ts";
+import events from "./commands/events.ts";
 import graph from "./commands/graph.ts";
 import serve from "./commands/serve.ts";
 import snapshot from "./commands/snapshot.ts";
 import tools from "./commands/tools.ts";
 
-const subCommands: Record<string, CommandDef<any>> = { serve, snapshot, graph, doctor, tools };
+const subCommands: Record<string, CommandDef<any>> = { serve, snapshot, graph, events, doctor, tools };
 
 export const main = defineCommand({
   meta: {

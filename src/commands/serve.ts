@@ -2,6 +2,9 @@ import { defineCommand } from "citty";
 import { UsageError } from "../errors.ts";
 import { logger } from "../logger.ts";
 import type { startHttpServer as StartHttpServer } from "../server/http.ts";
+import { accessSync, constants, mkdirSync } from "node:fs";
+import { stopAllCaptures } from "../events/capture.ts";
+import { configureMonitor, getMonitor, stopMonitor, type MonitorOptions } from "../events/monitor.ts";
 import { parseToolsets, selectTools } from "../tools/index.ts";
 import { applyLogLevel, logLevelArg, toolFilterArgs } from "./_shared.ts";
 
@@ -34,17 +37,39 @@ export default defineCommand({
       description: "Allow --host to be a non-loopback address without authentication (trusted networks only)",
       default: false,
     },
+    monitor: {
+      type: "boolean",
+      description: "Record connection events from server start (--no-monitor: only while an events tool runs)",
+      default: true,
+    },
+    "events-source": {
+      type: "string",
+      description: "Where connection events come from: auto (eBPF if it can run, else ss polling), ebpf, or ss-poll",
+      default: "auto",
+      valueHint: "source",
+    },
+    "state-dir": {
+      type: "string",
+      description: "Keep the event history in DIR/events.db across restarts (default: in memory)",
+      valueHint: "dir",
+    },
     ...toolFilterArgs,
     ...logLevelArg,
   },
   async run({ args }) {
     applyLogLevel(args["log-level"]);
     const tools = selectTools({ toolsets: parseToolsets(args.toolsets), readOnly: args["read-only"] });
+    const source = args["events-source"];
+    if (!["auto", "ebpf", "ss-poll"].includes(source)) throw new UsageError(`--events-source: unknown source "${source}"; use auto, ebpf or ss-poll`);
+    configureMonitor({ stateDir: args["state-dir"], source: source as MonitorOptions["source"] });
+    if (args["state-dir"] !== undefined) checkStateDir(args["state-dir"]);
+    if (args.monitor && tools.some((tool) => tool.toolset === "events")) getMonitor();
     if (!args.http) {
       // The server modules (and the MCP SDK under them) load only here: the one-shot commands
       // (snapshot, graph, tools) start ~10 ms sooner without them (bench/startup.ts).
       const { serveStdio } = await import("../server/stdio.ts");
       await serveStdio(tools);
+      await shutdown();
       return;
     }
     const port = parsePort(args.port);
@@ -75,5 +100,21 @@ export default defineCommand({
       process.once("SIGINT", () => stop("SIGINT"));
       process.once("SIGTERM", () => stop("SIGTERM"));
     });
+    await shutdown();
   },
 });
+
+/** Ends what serve started besides the transport: capture jobs, the probe, the store. */
+async function shutdown(): Promise<void> {
+  stopAllCaptures();
+  await stopMonitor();
+}
+
+function checkStateDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    accessSync(dir, constants.W_OK);
+  } catch (error) {
+    throw new UsageError(`--state-dir: cannot use "${dir}" (${(error as Error).message}); give a writable directory`);
+  }
+}

@@ -3,9 +3,11 @@
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import traceConnections from "../../probes/trace_connections.bt" with { type: "text" };
 import traceExec from "../../probes/trace_exec.bt" with { type: "text" };
 
 const EMBEDDED: Record<string, string> = {
+  trace_connections: traceConnections,
   trace_exec: traceExec,
 };
 

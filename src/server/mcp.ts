@@ -44,7 +44,16 @@ export function createMcpServer(options: { tools: readonly ToolDefinition[]; via
         annotations: { title: tool.title, ...tool.annotations },
       },
       async (args: Record<string, unknown>, extra) => {
-        const outcome = await invokeTool(tool, args, { signal: extra.signal, log: logger, via: options.via });
+        const token = extra._meta?.progressToken;
+        const progress =
+          token === undefined
+            ? undefined
+            : (value: number, total?: number, message?: string) => {
+                extra
+                  .sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: value, total, message } })
+                  .catch(() => {});
+              };
+        const outcome = await invokeTool(tool, args, { signal: extra.signal, log: logger, via: options.via, progress });
         if (!outcome.ok) return { isError: true, content: [{ type: "text", text: outcome.error }] };
         return {
           content: [{ type: "text", text: JSON.stringify(outcome.result) }],

@@ -11,6 +11,9 @@ export async function serveStdio(tools: readonly ToolDefinition[]): Promise<void
   const closed = new Promise<void>((resolve) => {
     process.stdin.once("end", resolve);
     process.stdin.once("close", resolve);
+    // A signal ends the session the same way, so serve can stop the probes before exiting.
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
     transport.onclose = resolve;
   });
   await server.connect(transport);

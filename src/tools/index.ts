@@ -6,11 +6,25 @@ import { TOOLSETS, type Toolset, type ToolContext, type ToolDefinition } from ".
 import getIpcGraph from "./get_ipc_graph.ts";
 import getProcessConnectionSnapshot from "./get_process_connection_snapshot.ts";
 import getSystemInfo from "./get_system_info.ts";
+import getLiveNetworkEvents from "./get_live_network_events.ts";
+import getCaptureResults from "./get_capture_results.ts";
+import stopCapture from "./stop_capture.ts";
+import waitForConnection from "./wait_for_connection.ts";
+import listConnections from "./list_connections.ts";
+import getConnectionSummary from "./get_connection_summary.ts";
+import analyzePatterns from "./analyze_patterns.ts";
 
 export const ALL_TOOLS: readonly ToolDefinition[] = [
   getSystemInfo,
   getProcessConnectionSnapshot,
   getIpcGraph,
+  getLiveNetworkEvents,
+  getCaptureResults,
+  stopCapture,
+  waitForConnection,
+  listConnections,
+  getConnectionSummary,
+  analyzePatterns,
 ] as unknown as ToolDefinition[];
 
 export interface ToolFilter {

@@ -19,6 +19,8 @@ export interface ToolContext {
   log: typeof logger;
   /** Who is calling, for audit lines: "stdio", "http", "rest" or "cli". */
   via: "stdio" | "http" | "rest" | "cli";
+  /** Present when the caller asked for progress (MCP progressToken): long calls report through it. */
+  progress?: (progress: number, total?: number, message?: string) => void;
 }
 
 export interface ToolAnnotations {

@@ -65,7 +65,17 @@ describe("ipcscope for people", () => {
     const json = await runBinary(["tools", "--json", "--toolsets", "system"]);
     const tools = JSON.parse(json.stdout) as { name: string; annotations: { readOnlyHint: boolean } }[];
     expect(tools.map((tool) => tool.name)).toEqual(["get_system_info"]);
-    const none = await runBinary(["tools", "--json", "--toolsets", "events"]);
+    const events = await runBinary(["tools", "--json", "--toolsets", "events"]);
+    expect((JSON.parse(events.stdout) as { name: string }[]).map((tool) => tool.name)).toEqual([
+      "get_live_network_events",
+      "get_capture_results",
+      "stop_capture",
+      "wait_for_connection",
+      "list_connections",
+      "get_connection_summary",
+      "analyze_patterns",
+    ]);
+    const none = await runBinary(["tools", "--json", "--toolsets", "actions"]);
     expect(JSON.parse(none.stdout)).toEqual([]);
   });
 

@@ -25,7 +25,7 @@ describe("the tool list", () => {
   test("names are snake_case, start with a verb, and are unique", () => {
     const names = ALL_TOOLS.map((tool) => tool.name);
     expect(new Set(names).size).toBe(names.length);
-    for (const name of names) expect(name).toMatch(/^(get|list|wait|analyze|trace|dump|send|generate|explain)_[a-z0-9_]+$/);
+    for (const name of names) expect(name).toMatch(/^(get|list|wait|analyze|trace|dump|send|generate|explain|stop)_[a-z0-9_]+$/);
   });
 
   test("every tool belongs to a known toolset and states its annotations honestly", () => {

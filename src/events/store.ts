@@ -1,0 +1,603 @@
+// The event history: every connection and process event in SQLite (bun:sqlite), in memory by
+// default or in a file (--state-dir), bounded by count and by age. It is what lets an agent ask
+// "what did curl connect to in the last 10 minutes" after curl has exited: exec/exit events also
+// feed a small processes table, so a command can be found by the program path it ran.
+//
+// Writes are batched (one transaction per flush, one prepared statement): a busy host sends
+// thousands of events a second, and a transaction per event would cost a commit each.
+// Enumerated fields (type, source, protocol, family) are stored as small integers, which SQLite
+// keeps in 0 or 1 byte instead of the word: about 20 bytes per row, 20 MB per million events.
+import { Database, type SQLQueryBindings, type Statement } from "bun:sqlite";
+import { closeSync, existsSync, openSync } from "node:fs";
+import { logger } from "../logger.ts";
+import { cidrContains, unmapV4, type Cidr } from "../snapshot/cidr.ts";
+import type { ConnectionEvent, EventSource, EventType } from "./model.ts";
+
+export const DEFAULT_MAX_EVENTS = 1_000_000;
+export const DEFAULT_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+/** Long enough to gather a burst into one transaction, short enough that a query soon sees an event. */
+export const DEFAULT_FLUSH_MS = 200;
+/** A flush as soon as this many events wait: bounds memory and the length of one transaction. */
+export const FLUSH_BATCH = 5_000;
+export const DEFAULT_QUERY_LIMIT = 100;
+/** Events kept waiting while the database refuses writes (disk full); beyond it the oldest are dropped. */
+export const MAX_BUFFERED_ON_ERROR = 100_000;
+/**
+ * A command matched by program path becomes one (pid, time range) index seek per process; past this
+ * many processes (a needle like "bin") a check of each event in the window against processes is cheaper.
+ */
+export const MAX_PROCESS_RANGES = 20_000;
+/** Bump when the tables change: a file written by another version is refused, not misread. */
+const SCHEMA_VERSION = 1;
+
+// Stored codes. They are persisted in files: append new values, never renumber.
+// A Record over the union makes the compiler ask for a code when model.ts gains a value.
+const TYPE_CODES: Record<EventType, number> = { connect: 0, accept: 1, connect_failed: 2, close: 3, listen: 4, exec: 5, exit: 6 };
+const SOURCE_CODES: Record<EventSource, number> = { ebpf: 0, "ss-poll": 1 };
+type Protocol = NonNullable<ConnectionEvent["protocol"]>;
+type Family = NonNullable<ConnectionEvent["family"]>;
+const PROTOCOL_CODES: Record<Protocol, number> = { tcp: 0, udp: 1, unix: 2 };
+const FAMILY_CODES: Record<Family, number> = { ipv4: 0, ipv6: 1, unix: 2 };
+
+function invert<K extends string>(codes: Record<K, number>): K[] {
+  const names: K[] = [];
+  for (const [name, code] of Object.entries(codes) as [K, number][]) names[code] = name;
+  return names;
+}
+const TYPE_NAMES = invert(TYPE_CODES);
+const SOURCE_NAMES = invert(SOURCE_CODES);
+const PROTOCOL_NAMES = invert(PROTOCOL_CODES);
+const FAMILY_NAMES = invert(FAMILY_CODES);
+
+/** The stored code of a type, protocol or source, for SQL written elsewhere (analysis.ts). */
+export const CODES = { type: TYPE_CODES, source: SOURCE_CODES, protocol: PROTOCOL_CODES, family: FAMILY_CODES } as const;
+export const NAMES = { type: TYPE_NAMES, source: SOURCE_NAMES, protocol: PROTOCOL_NAMES, family: FAMILY_NAMES } as const;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY,
+  ts_ms INTEGER NOT NULL,
+  type INTEGER NOT NULL,
+  source INTEGER NOT NULL,
+  pid INTEGER NOT NULL,
+  ppid INTEGER,
+  uid INTEGER,
+  comm TEXT NOT NULL,
+  protocol INTEGER,
+  family INTEGER,
+  local_ip TEXT,
+  local_port INTEGER,
+  remote_ip TEXT,
+  remote_port INTEGER,
+  path TEXT,
+  return_code INTEGER,
+  reason TEXT,
+  latency_us INTEGER,
+  duration_ms INTEGER,
+  bytes_sent INTEGER,
+  bytes_received INTEGER,
+  exit_code INTEGER
+);
+-- Windows (since/until), retention by age and by count, newest-first answers without a filter.
+-- ts_ms grows with arrival, so its entries (like the table's rows) go in at one end and leave at the other.
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ms);
+-- The filters the summaries use, ts_ms second so "this one over the last N minutes" is one range.
+CREATE INDEX IF NOT EXISTS events_pid_ts ON events (pid, ts_ms);
+CREATE INDEX IF NOT EXISTS events_comm_ts ON events (comm, ts_ms);
+-- The destination filter (an address or a CIDR block, see whereClause). Partial: exec, exit,
+-- listen and Unix events have no remote address and cost nothing here.
+CREATE INDEX IF NOT EXISTS events_remote_ip_ts ON events (remote_ip, ts_ms) WHERE remote_ip IS NOT NULL;
+-- No port index. The port filter is "local or remote", an OR that SQLite answers from indexes only
+-- when both columns have one, and ports are the costliest keys to keep: ephemeral ports scatter
+-- each insert and each retention delete over the whole index. At steady state (store full, each
+-- event in retires the oldest) on bench/events-summary.ts's data, an index on (local_port, ts_ms)
+-- made every event cost 24 µs instead of 17, (remote_port, ts_ms) another 1.7 µs and up to as
+-- much as local_port where accepts make the remote port ephemeral. Without them the port filter
+-- reads the window through events_ts: ~3 ms for 10 minutes of a million-events-a-day host.
+-- One row per program a pid ran: from its exec to its exit or its next exec (end_ms).
+-- exec_ms is null for a process whose exit was seen but not its start.
+CREATE TABLE IF NOT EXISTS processes (
+  id INTEGER PRIMARY KEY,
+  pid INTEGER NOT NULL,
+  exec_ms INTEGER,
+  comm TEXT NOT NULL,
+  path TEXT,
+  exit_ms INTEGER,
+  exit_code INTEGER,
+  end_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS processes_pid ON processes (pid, exec_ms);
+CREATE INDEX IF NOT EXISTS processes_end ON processes (end_ms);
+`;
+
+const EVENT_COLUMNS = [
+  "ts_ms", "type", "source", "pid", "ppid", "uid", "comm", "protocol", "family", "local_ip", "local_port", "remote_ip",
+  "remote_port", "path", "return_code", "reason", "latency_us", "duration_ms", "bytes_sent", "bytes_received", "exit_code",
+] as const;
+
+export interface EventStoreOptions {
+  /** A file to keep the history in; in memory when absent. */
+  path?: string;
+  maxEvents?: number;
+  maxAgeMs?: number;
+  flushMs?: number;
+}
+
+/** What selects events; every field narrows (AND). */
+export interface EventFilter {
+  pid?: number;
+  /** Case-insensitive substring of the process name (comm), or of the program path the pid exec'd. */
+  command?: string;
+  /** Any of these types; absent or empty: all. */
+  types?: readonly EventType[];
+  /** Exact address; an IPv4 address also matches its v4-mapped form (::ffff:a.b.c.d). */
+  remote_ip?: string;
+  remote_cidr?: Cidr;
+  /** Local or remote port. */
+  port?: number;
+  /** Inclusive bounds on ts_ms. */
+  sinceMs?: number;
+  untilMs?: number;
+}
+
+export interface EventQuery extends EventFilter {
+  /** Events returned at most (default 100); `matched` still counts them all. */
+  limit?: number;
+  /** "newest" (default) or "oldest" first. */
+  order?: "newest" | "oldest";
+}
+
+export interface EventStoreStats {
+  events: number;
+  /** Added but not yet written (visible to queries after the next flush). */
+  buffered: number;
+  oldest_ms: number | null;
+  newest_ms: number | null;
+  dropped_by_retention: number;
+  /** Lost because the database refused writes for too long (disk full, I/O error). */
+  dropped_on_error: number;
+  processes: number;
+  path: string;
+}
+
+/** A WHERE condition and its parameters, for SQL built on the store (analysis.ts). */
+export interface WhereClause {
+  sql: string;
+  params: SQLQueryBindings[];
+  /** The filter can match nothing (an unknown command): callers may skip their query. */
+  empty: boolean;
+}
+
+type Row = Record<(typeof EVENT_COLUMNS)[number], number | string | null>;
+type Listener = (event: ConnectionEvent) => void;
+
+/** Distinct values of an indexed column by hopping along its index (one seek per value, not a scan). */
+function distinctSql(column: "comm" | "remote_ip"): string {
+  // "IS NOT NULL" lets SQLite use the partial remote_ip index.
+  return `WITH RECURSIVE hop(value) AS (
+      SELECT min(${column}) FROM events WHERE ${column} IS NOT NULL
+      UNION ALL
+      SELECT (SELECT min(${column}) FROM events WHERE ${column} IS NOT NULL AND ${column} > hop.value) FROM hop WHERE hop.value IS NOT NULL
+    ) SELECT value FROM hop WHERE value IS NOT NULL`;
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`EventStore: ${name} must be a positive number, got ${value}`);
+  return value;
+}
+
+export class EventStore {
+  /** The open database, for read queries built on the store (analysis.ts, the bench). */
+  readonly database: Database;
+  readonly path: string;
+  private readonly maxEvents: number;
+  private readonly maxAgeMs: number;
+  private readonly flushMs: number;
+  private buffer: ConnectionEvent[] = [];
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private readonly listeners = new Set<Listener>();
+  private rows: number;
+  private droppedByRetention = 0;
+  private droppedOnError = 0;
+  private closed = false;
+  /** The last write failed: retry by the timer only. */
+  private failing = false;
+  private readonly insertEvent: Statement;
+  private readonly endRunningProcess: Statement;
+  private readonly insertProcess: Statement;
+  private readonly recordExit: Statement;
+  private readonly deleteOldest: Statement;
+  private readonly deleteOlderThan: Statement;
+  private readonly deleteEndedProcesses: Statement;
+  /** Writes the events and applies retention, in one transaction; returns how many rows retention removed. */
+  private readonly writeBatch: (events: ConnectionEvent[]) => number;
+
+  constructor(options: EventStoreOptions = {}) {
+    this.path = options.path ?? ":memory:";
+    this.maxEvents = Math.floor(positive("maxEvents", options.maxEvents, DEFAULT_MAX_EVENTS));
+    this.maxAgeMs = positive("maxAgeMs", options.maxAgeMs, DEFAULT_MAX_AGE_MS);
+    this.flushMs = positive("flushMs", options.flushMs, DEFAULT_FLUSH_MS);
+    this.database = EventStore.open(this.path);
+    const db = this.database;
+
+    this.rows = (db.query("SELECT count(*) AS n FROM events").get() as { n: number }).n;
+    this.insertEvent = db.prepare(`INSERT INTO events (${EVENT_COLUMNS.join(", ")}) VALUES (${EVENT_COLUMNS.map(() => "?").join(", ")})`);
+    // A new exec ends whatever program the pid ran before (exec replaces it, the pid stays).
+    this.endRunningProcess = db.prepare("UPDATE processes SET end_ms = ? WHERE pid = ? AND end_ms IS NULL");
+    this.insertProcess = db.prepare("INSERT INTO processes (pid, exec_ms, comm, path, exit_ms, exit_code, end_ms) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    this.recordExit = db.prepare("UPDATE processes SET exit_ms = ?1, exit_code = ?2, end_ms = ?1 WHERE pid = ?3 AND end_ms IS NULL");
+    this.deleteOldest = db.prepare("DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY ts_ms, id LIMIT ?)");
+    this.deleteOlderThan = db.prepare("DELETE FROM events WHERE ts_ms < ?");
+    // A process that ended before the oldest event kept can no longer name any event's program.
+    this.deleteEndedProcesses = db.prepare("DELETE FROM processes WHERE end_ms < coalesce((SELECT min(ts_ms) FROM events), ?)");
+    this.writeBatch = db.transaction((events: ConnectionEvent[]) => {
+      for (const event of events) {
+        this.insertEvent.run(...EventStore.toRow(event));
+        if (event.type === "exec") {
+          this.endRunningProcess.run(event.ts_ms, event.pid);
+          this.insertProcess.run(event.pid, event.ts_ms, event.comm, event.path, null, null, null);
+        } else if (event.type === "exit") {
+          // The exit of a process that started before the history did: keep its name and exit code.
+          if (this.recordExit.run(event.ts_ms, event.exit_code, event.pid).changes === 0) {
+            this.insertProcess.run(event.pid, null, event.comm, null, event.ts_ms, event.exit_code, event.ts_ms);
+          }
+        }
+      }
+      return this.applyRetention(this.rows + events.length);
+    });
+    // A file kept from an earlier run may hold more, or older, than these limits allow.
+    if (this.rows > 0) {
+      const removed = db.transaction(() => this.applyRetention(this.rows))();
+      this.rows -= removed;
+      this.droppedByRetention += removed;
+    }
+  }
+
+  /** Opens (creating 0600: events name every peer of every process) and sets up the database. */
+  private static open(path: string): Database {
+    let db: Database | null = null;
+    try {
+      if (path !== ":memory:" && !existsSync(path)) closeSync(openSync(path, "a", 0o600));
+      db = new Database(path, { create: true });
+      if (path !== ":memory:") {
+        // WAL: readers never wait for the flush; NORMAL: a power cut may lose the last flushes, never corrupt.
+        db.run("PRAGMA journal_mode = WAL");
+        db.run("PRAGMA synchronous = NORMAL");
+        // 16 MB of page cache instead of 2: a summary over a busy hour touches a few MB of scattered
+        // pages, which the default cache would re-read from the OS on every query (~20% slower).
+        db.run("PRAGMA cache_size = -16384");
+      }
+      db.run("PRAGMA temp_store = MEMORY");
+      const version = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+      if (version !== 0 && version !== SCHEMA_VERSION) {
+        throw new Error(`it was written by another ipcscope version (schema ${version}, this one reads ${SCHEMA_VERSION}); move it away or use another --state-dir`);
+      }
+      db.exec(SCHEMA);
+      db.run(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+      return db;
+    } catch (error) {
+      db?.close();
+      const message = error instanceof Error ? error.message : String(error);
+      throw new Error(`cannot open the event store at ${path}: ${message}`);
+    }
+  }
+
+  private static toRow(event: ConnectionEvent): SQLQueryBindings[] {
+    return [
+      event.ts_ms,
+      TYPE_CODES[event.type],
+      SOURCE_CODES[event.source],
+      event.pid,
+      event.ppid,
+      event.uid,
+      event.comm,
+      event.protocol === null ? null : PROTOCOL_CODES[event.protocol],
+      event.family === null ? null : FAMILY_CODES[event.family],
+      event.local_ip,
+      event.local_port,
+      event.remote_ip,
+      event.remote_port,
+      event.path,
+      event.return_code,
+      event.reason,
+      event.latency_us,
+      event.duration_ms,
+      event.bytes_sent,
+      event.bytes_received,
+      event.exit_code,
+    ];
+  }
+
+  /** A stored row back to the event it was. */
+  static fromRow(row: Row): ConnectionEvent {
+    const numberOrNull = (value: number | string | null) => (value === null ? null : Number(value));
+    const textOrNull = (value: number | string | null) => (value === null ? null : String(value));
+    return {
+      ts_ms: Number(row.ts_ms),
+      type: TYPE_NAMES[Number(row.type)]!,
+      source: SOURCE_NAMES[Number(row.source)]!,
+      pid: Number(row.pid),
+      ppid: numberOrNull(row.ppid),
+      uid: numberOrNull(row.uid),
+      comm: String(row.comm),
+      protocol: row.protocol === null ? null : PROTOCOL_NAMES[Number(row.protocol)]!,
+      family: row.family === null ? null : FAMILY_NAMES[Number(row.family)]!,
+      local_ip: textOrNull(row.local_ip),
+      local_port: numberOrNull(row.local_port),
+      remote_ip: textOrNull(row.remote_ip),
+      remote_port: numberOrNull(row.remote_port),
+      path: textOrNull(row.path),
+      return_code: numberOrNull(row.return_code),
+      reason: textOrNull(row.reason),
+      latency_us: numberOrNull(row.latency_us),
+      duration_ms: numberOrNull(row.duration_ms),
+      bytes_sent: numberOrNull(row.bytes_sent),
+      bytes_received: numberOrNull(row.bytes_received),
+      exit_code: numberOrNull(row.exit_code),
+    };
+  }
+
+  /** Buffers the event (written at the next flush) and tells the subscribers now. */
+  add(event: ConnectionEvent): void {
+    if (this.closed) throw new Error(`the event store at ${this.path} is closed`);
+    this.buffer.push(event);
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        // One broken live tool must not stop the history or the other listeners.
+        logger.warn("event store: a subscriber failed:", error);
+      }
+    }
+    // While writes fail, only the timer retries: not every add, nor a log line each.
+    if (this.buffer.length >= FLUSH_BATCH && !this.failing) this.flushOrKeep();
+    else this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.timer !== null || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.flushOrKeep();
+    }, this.flushMs);
+    // The history alone must not keep the process alive.
+    this.timer.unref();
+  }
+
+  /**
+   * Writes the buffered events now, in one transaction, then applies retention. Throws when the
+   * write fails; the events then stay buffered and the timer retries them.
+   */
+  flush(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.buffer.length === 0) return;
+    const batch = this.buffer;
+    this.buffer = [];
+    let removed: number;
+    try {
+      removed = this.writeBatch(batch);
+    } catch (error) {
+      // The transaction rolled back: nothing of the batch was written, so all of it waits for the timer's retry.
+      this.buffer = batch.concat(this.buffer);
+      this.scheduleFlush();
+      throw error;
+    }
+    this.rows += batch.length - removed;
+    this.droppedByRetention += removed;
+  }
+
+  /**
+   * The flush of add() and of the timer: a failed write (disk full, I/O error) is logged once, the
+   * events wait and are retried every flushMs, and past MAX_BUFFERED_ON_ERROR the oldest are dropped.
+   */
+  private flushOrKeep(): void {
+    try {
+      this.flush();
+      if (this.failing) logger.info(`event store at ${this.path}: writing again`);
+      this.failing = false;
+    } catch (error) {
+      if (!this.failing) logger.error(`event store at ${this.path}: cannot write events, keeping them to retry:`, error);
+      this.failing = true;
+      if (this.buffer.length > MAX_BUFFERED_ON_ERROR) {
+        const excess = this.buffer.length - MAX_BUFFERED_ON_ERROR;
+        this.buffer.splice(0, excess);
+        this.droppedOnError += excess;
+      }
+      this.scheduleFlush();
+    }
+  }
+
+  /** Runs inside the flush's transaction, with the row count including the batch; returns the rows removed. */
+  private applyRetention(rows: number): number {
+    let removed = 0;
+    if (rows > this.maxEvents) removed += this.deleteOldest.run(rows - this.maxEvents).changes;
+    const cutoff = Date.now() - this.maxAgeMs;
+    removed += this.deleteOlderThan.run(cutoff).changes;
+    if (removed > 0) this.deleteEndedProcesses.run(cutoff);
+    return removed;
+  }
+
+  /** Called synchronously for every added event (before it is written); returns the unsubscribe. */
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /**
+   * The WHERE condition of a filter, using the indexes: a command becomes the exact comm values
+   * that contain it (found by hopping along the comm index) plus the time ranges of the processes
+   * whose program path contains it, so SQLite can seek instead of comparing every row's name.
+   */
+  whereClause(filter: EventFilter): WhereClause {
+    const terms: string[] = [];
+    const params: SQLQueryBindings[] = [];
+    const nothing: WhereClause = { sql: "0", params: [], empty: true };
+    if (filter.sinceMs !== undefined) {
+      terms.push("ts_ms >= ?");
+      params.push(filter.sinceMs);
+    }
+    if (filter.untilMs !== undefined) {
+      terms.push("ts_ms <= ?");
+      params.push(filter.untilMs);
+    }
+    if (filter.pid !== undefined) {
+      terms.push("pid = ?");
+      params.push(filter.pid);
+    }
+    if (filter.types && filter.types.length > 0) {
+      terms.push(`type IN (${[...new Set(filter.types)].map((type) => TYPE_CODES[type]).join(", ")})`);
+    }
+    if (filter.port !== undefined) {
+      terms.push("(remote_port = ? OR local_port = ?)");
+      params.push(filter.port, filter.port);
+    }
+    if (filter.remote_ip !== undefined) {
+      const forms = EventStore.addressForms(filter.remote_ip);
+      terms.push(`remote_ip IN (${forms.map(() => "?").join(", ")})`);
+      params.push(...forms);
+    }
+    if (filter.remote_cidr !== undefined) {
+      const cidr = filter.remote_cidr;
+      const addresses = this.distinct("remote_ip").filter((ip) => cidrContains(cidr, ip));
+      if (addresses.length === 0) return nothing;
+      terms.push(`remote_ip IN (${addresses.map(() => "?").join(", ")})`);
+      params.push(...addresses);
+    }
+    const needle = filter.command?.trim().toLowerCase();
+    if (needle) {
+      const command = this.commandCondition(needle, filter.sinceMs, filter.untilMs);
+      if (command === null) return nothing;
+      terms.push(command.sql);
+      params.push(...command.params);
+    }
+    return { sql: terms.length > 0 ? terms.join(" AND ") : "1", params, empty: false };
+  }
+
+  /** 10.0.0.1 and ::ffff:10.0.0.1 are the same peer (a v4 client of a dual-stack socket). */
+  private static addressForms(ip: string): string[] {
+    const plain = unmapV4(ip.trim());
+    return /^\d+\.\d+\.\d+\.\d+$/.test(plain) ? [plain, `::ffff:${plain}`] : [plain.toLowerCase()];
+  }
+
+  private distinct(column: "comm" | "remote_ip"): string[] {
+    return (this.database.query(distinctSql(column)).values() as [string][]).map((row) => row[0]);
+  }
+
+  private commandCondition(needle: string, sinceMs: number | undefined, untilMs: number | undefined): { sql: string; params: SQLQueryBindings[] } | null {
+    const alternatives: string[] = [];
+    const params: SQLQueryBindings[] = [];
+    const comms = this.distinct("comm").filter((comm) => comm.toLowerCase().includes(needle));
+    if (comms.length > 0) {
+      alternatives.push(`comm IN (${comms.map(() => "?").join(", ")})`);
+      params.push(...comms);
+    }
+    // The events of each process whose program path contains the needle, between its exec and its
+    // end, clipped to the window. Threads rename themselves (a JVM's "C2 CompilerThre"), and eBPF
+    // reports the thread's name, so the path finds events the name misses.
+    // SQLite's lower() folds ASCII only, as do the kernel's program paths in practice.
+    const ranges = this.database
+      .query(
+        `SELECT pid, max(exec_ms, ?2) AS from_ms, min(coalesce(end_ms, ?3), ?3) AS to_ms FROM processes
+         WHERE exec_ms IS NOT NULL AND instr(lower(path), ?1) > 0 AND exec_ms <= ?3 AND (end_ms IS NULL OR end_ms >= ?2)
+         LIMIT ?4`,
+      )
+      .values(needle, sinceMs ?? 0, untilMs ?? Number.MAX_SAFE_INTEGER, MAX_PROCESS_RANGES + 1) as [number, number, number][];
+    if (ranges.length > MAX_PROCESS_RANGES) {
+      alternatives.push(
+        `EXISTS (SELECT 1 FROM processes p WHERE p.pid = events.pid AND p.exec_ms <= events.ts_ms
+           AND (p.end_ms IS NULL OR p.end_ms >= events.ts_ms) AND instr(lower(p.path), ?) > 0)`,
+      );
+      params.push(needle);
+    } else if (ranges.length > 0) {
+      // The ranges go in as one JSON parameter, so the SQL stays the same whatever their number;
+      // CROSS JOIN keeps them the outer loop: one (pid, ts_ms) index seek per range.
+      alternatives.push(
+        `id IN (SELECT e.id FROM json_each(?) AS r CROSS JOIN events AS e
+           ON e.pid = r.value ->> 0 AND e.ts_ms >= r.value ->> 1 AND e.ts_ms <= r.value ->> 2)`,
+      );
+      params.push(JSON.stringify(ranges));
+    }
+    if (alternatives.length === 0) return null;
+    return { sql: alternatives.length === 1 ? alternatives[0]! : `(${alternatives.join(" OR ")})`, params };
+  }
+
+  /** The matching events, newest (or oldest) first, and how many matched before the limit. */
+  query(query: EventQuery = {}): { events: ConnectionEvent[]; matched: number } {
+    const limit = Math.max(0, Math.floor(query.limit ?? DEFAULT_QUERY_LIMIT));
+    const where = this.whereClause(query);
+    if (where.empty) return { events: [], matched: 0 };
+    const direction = query.order === "oldest" ? "ASC" : "DESC";
+    const rows = this.select<Row>(`SELECT ${EVENT_COLUMNS.join(", ")} FROM events WHERE ${where.sql} ORDER BY ts_ms ${direction}, id ${direction} LIMIT ?`, [
+      ...where.params,
+      limit,
+    ]);
+    const matched = where.sql === "1" ? this.rows : this.select<{ n: number }>(`SELECT count(*) AS n FROM events WHERE ${where.sql}`, where.params)[0]!.n;
+    return { events: rows.map(EventStore.fromRow), matched };
+  }
+
+  /**
+   * Runs a read query. The SQL of a filter varies with what it matched (IN lists), so it is
+   * prepared each time and finalized, not kept in bun's statement cache forever.
+   */
+  select<T>(sql: string, params: SQLQueryBindings[] = []): T[] {
+    const statement = this.database.prepare(sql);
+    try {
+      return statement.all(...params) as T[];
+    } finally {
+      statement.finalize();
+    }
+  }
+
+  /** SQLite's plan for the query of a filter, one line per step (to check that an index is used). */
+  explain(filter: EventFilter): string[] {
+    const where = this.whereClause(filter);
+    const rows = this.select<{ detail: string }>(`EXPLAIN QUERY PLAN SELECT id FROM events WHERE ${where.sql} ORDER BY ts_ms DESC LIMIT 100`, where.params);
+    return rows.map((row) => row.detail);
+  }
+
+  /** The program a process ran at a time: the path of its latest exec at or before it, when seen. */
+  programPath(pid: number, atMs: number): string | null {
+    const row = this.database.query("SELECT path FROM processes WHERE pid = ? AND exec_ms <= ? ORDER BY exec_ms DESC LIMIT 1").get(pid, atMs) as { path: string | null } | null;
+    return row?.path ?? null;
+  }
+
+  stats(): EventStoreStats {
+    // Two queries: SQLite answers a lone min() or max() from the index end, both together by a scan.
+    const oldest = (this.database.query("SELECT min(ts_ms) AS ts FROM events").get() as { ts: number | null }).ts;
+    const newest = (this.database.query("SELECT max(ts_ms) AS ts FROM events").get() as { ts: number | null }).ts;
+    const processes = (this.database.query("SELECT count(*) AS n FROM processes").get() as { n: number }).n;
+    return {
+      events: this.rows,
+      buffered: this.buffer.length,
+      oldest_ms: oldest,
+      newest_ms: newest,
+      dropped_by_retention: this.droppedByRetention,
+      dropped_on_error: this.droppedOnError,
+      processes,
+      path: this.path,
+    };
+  }
+
+  /**
+   * Flushes what is buffered, then closes the database. Safe to call twice. A write that fails here
+   * is thrown, and the events it held are lost with the store.
+   */
+  close(): void {
+    if (this.closed) return;
+    try {
+      this.flush();
+    } finally {
+      this.closed = true;
+      if (this.timer !== null) clearTimeout(this.timer);
+      this.timer = null;
+      this.listeners.clear();
+      this.database.close();
+    }
+  }
+}

@@ -1,0 +1,44 @@
+import { z } from "zod";
+import { captureEvents, MAX_INLINE_SECONDS } from "../events/capture.ts";
+import { eventViewSchema, filterOf, eventFilterInput, parseDestination } from "../events/view.ts";
+import { ToolError } from "../errors.ts";
+import { defineTool, READ_ONLY } from "./types.ts";
+
+export default defineTool({
+  name: "wait_for_connection",
+  title: "Wait for a connection",
+  description:
+    "Blocks until the next matching connection event happens (by default a connection made, accepted or failed) and " +
+    `returns it, or returns found=false after timeout seconds (at most ${MAX_INLINE_SECONDS}). Filters: pid, command, ` +
+    "port, destination (an IP or CIDR), type.",
+  toolset: "events",
+  input: {
+    ...eventFilterInput,
+    destination: z.string().min(1).optional().describe("Only connections to this IP or CIDR block"),
+    timeout: z.number().positive().max(MAX_INLINE_SECONDS).default(30).describe("Seconds to wait"),
+  },
+  output: {
+    found: z.boolean(),
+    waited_s: z.number(),
+    source: z.string(),
+    event: eventViewSchema.optional(),
+  },
+  annotations: READ_ONLY,
+  handler: async (args, ctx) => {
+    const filter = filterOf(args);
+    filter.types ??= ["connect", "accept", "connect_failed"];
+    if (args.destination !== undefined) {
+      const destination = parseDestination(args.destination);
+      if (!destination) throw new ToolError(`destination: "${args.destination}" is not an IP address or CIDR block (e.g. 10.0.0.5 or 10.0.0.0/8)`);
+      filter.destination = destination;
+    }
+    const started = Date.now();
+    const result = await captureEvents(filter, { durationS: args.timeout, maxEvents: 1, stopAfter: 1, signal: ctx.signal });
+    return {
+      found: result.events.length > 0,
+      waited_s: Math.round((Date.now() - started) / 100) / 10,
+      source: result.source,
+      ...(result.events[0] ? { event: result.events[0] } : {}),
+    };
+  },
+});
