@@ -129,3 +129,13 @@ export async function firstLine(stream: ReadableStream<Uint8Array>): Promise<str
   reader.releaseLock();
   return text.split("\n")[0]!;
 }
+
+/** Whether a process exists (signal 0); tests use it only on pids they started. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -105,3 +105,19 @@ export function viewOf(event: ConnectionEvent): EventView {
   view.source = event.source;
   return view as EventView;
 }
+
+/** The inputs of the history analyses (summary, patterns): one process or command over a window. */
+export function analysisInput(defaultSince: number) {
+  return {
+    pid: z.number().int().positive().optional().describe("Only this process"),
+    command: z.string().min(1).optional().describe("Only processes whose name or program path contains this"),
+    process: z.string().min(1).optional().describe("Alias of command"),
+    since: z.number().positive().default(defaultSince).describe(`Window: this many seconds back from now (default ${defaultSince})`),
+  };
+}
+
+/** Those inputs as the analyses' filter, the window ending now. */
+export function analysisFilter(args: { pid?: number; command?: string; process?: string; since: number }) {
+  const now = Date.now();
+  return { pid: args.pid, command: args.command ?? args.process, sinceMs: now - args.since * 1000, untilMs: now };
+}

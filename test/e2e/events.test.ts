@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { EventView } from "../../src/events/view.ts";
-import { hasBpftrace, hasTracefs, isRoot, ROOT, startHttpServer, testIf, testWithBpf, type HttpServer } from "../helpers.ts";
+import { alive, hasBpftrace, hasTracefs, isRoot, ROOT, startHttpServer, testIf, testWithBpf, type HttpServer } from "../helpers.ts";
 
 const WORKLOAD = join(ROOT, "test", "fixtures", "bin", "connection-workload.py");
 const PYTHON = "/usr/bin/python3";
@@ -37,14 +37,6 @@ async function monitorHealth(server: HttpServer): Promise<MonitorHealth> {
   return health.background.monitor;
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 async function runWorkload(dir: string, program = PYTHON): Promise<{ pid: number; port: number; closed_port: number; unix_path: string; missing_path: string }> {
   const child = Bun.spawn([program, WORKLOAD, dir], { stdout: "pipe", stderr: "pipe" });

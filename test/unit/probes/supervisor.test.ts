@@ -4,6 +4,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { z } from "zod";
 import { parseProbeHeader } from "../../../src/probes/catalog.ts";
 import { ProbeSupervisor, type ProbeGap } from "../../../src/probes/supervisor.ts";
+import { alive } from "../../helpers.ts";
 
 const probe = parseProbeHeader("fake", "/*\n * fake - a test probe\n * Tracepoints: sched:sched_process_exec\n */\n");
 const schema = z.object({ type: z.literal("event"), n: z.number() });
@@ -42,14 +43,6 @@ async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void>
   }
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe("ProbeSupervisor", () => {
   test("valid lines become events; garbage, wrong shapes and lost-event reports are counted, not fatal", async () => {
