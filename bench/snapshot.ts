@@ -11,10 +11,10 @@
 // 127.0.0.1 only); each exits when its stdin closes or after --hold seconds by itself. Every process
 // this starts is waited for or killed by pid, also on an error or Ctrl-C.
 import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { type BaseOptions, type Seen, BenchError, DEFAULT_BINARY, PYTHON, ROOT, drain, fail, integerOption, log, parseOptions, runMain, sleep, startServer, stop, tail, track, waitForLine } from "./_lib.ts";
+import { type Stats, fixed, ratio, roundStats, stats, times } from "./_lib.ts";
 
-const ROOT = resolve(import.meta.dir, "..");
-const PYTHON = "/usr/bin/python3";
 const GENERATOR = join(import.meta.dir, "snapshot-generator.py");
 const PSUTIL_SCRIPT = join(import.meta.dir, "snapshot-psutil.py");
 /** Pairs per generator child: 2 descriptors each, under the 20k open-file hard limit with room to spare. */
@@ -22,7 +22,6 @@ const PER_CHILD = 8000;
 const MAX_PAIRS = 200_000;
 const READY_TIMEOUT_MS = 120_000;
 const SETTLE_TIMEOUT_MS = 30_000;
-const SERVER_START_TIMEOUT_MS = 10_000;
 const RUN_TIMEOUT_MS = 120_000;
 
 /** CLI median / raw `ss -tupnaeH` median must be at most this, by size (the largest key <= N applies). */
@@ -34,14 +33,10 @@ const SS_RATIO_GOALS: [pairs: number, maxRatio: number][] = [
 /** psutil median / CLI median must be at least this at every size. */
 const PSUTIL_SPEEDUP_GOAL = 1.5;
 
-interface Options {
+interface Options extends BaseOptions {
   sizes: number[];
-  runs: number;
   warmup: number;
-  binary: string;
   holdSeconds: number;
-  json: boolean;
-  check: boolean;
 }
 
 const USAGE = `usage: bun bench/snapshot.ts [options]
@@ -54,161 +49,20 @@ const USAGE = `usage: bun bench/snapshot.ts [options]
   --check           exit 1 if a goal fails or a run errs (default: exit 0 regardless)`;
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = {
-    sizes: [1_000, 10_000, 50_000],
-    runs: 5,
-    warmup: 1,
-    binary: join(ROOT, "dist/ipcscope"),
-    holdSeconds: 300,
-    json: false,
-    check: false,
-  };
-  const count = (flag: string, value: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number => {
-    const n = Number(value);
-    if (value === undefined || value.trim() === "" || !Number.isInteger(n) || n < min || n > max) {
-      fail(`${flag} needs an integer from ${min} to ${max}, got ${JSON.stringify(value ?? "")}`);
-    }
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
-    const value = (): string | undefined => inline ?? argv[++i];
+  const options: Options = { sizes: [1_000, 10_000, 50_000], runs: 5, warmup: 1, binary: DEFAULT_BINARY, holdSeconds: 300, json: false, check: false };
+  return parseOptions(argv, options, USAGE, (flag, value) => {
     switch (flag) {
       case "--sizes": {
         const list = value();
         if (!list) fail("--sizes needs a comma-separated list of pair counts");
-        options.sizes = list.split(",").map((s) => count("--sizes", s, 0, MAX_PAIRS));
-        break;
+        options.sizes = list.split(",").map((s) => integerOption("--sizes", s, 0, MAX_PAIRS));
+        return true;
       }
-      case "--runs": options.runs = count(flag, value(), 1); break;
-      case "--warmup": options.warmup = count(flag, value(), 0); break;
-      case "--binary": {
-        const path = value();
-        if (!path) fail("--binary needs a path");
-        options.binary = resolve(path);
-        break;
-      }
-      case "--hold": options.holdSeconds = count(flag, value(), 10, 3600); break;
-      case "--json": options.json = true; break;
-      case "--check": options.check = true; break;
-      case "-h":
-      case "--help":
-        process.stdout.write(`${USAGE}\n`);
-        process.exit(0);
-      default: fail(`unknown argument "${arg}"\n${USAGE}`);
+      case "--warmup": options.warmup = integerOption(flag, value(), 0); return true;
+      case "--hold": options.holdSeconds = integerOption(flag, value(), 10, 3600); return true;
+      default: return false;
     }
-  }
-  return options;
-}
-
-class BenchError extends Error {}
-
-function fail(message: string): never {
-  process.stderr.write(`bench/snapshot: ${message}\n`);
-  process.exit(2);
-}
-
-const log = (message: string) => process.stderr.write(`bench/snapshot: ${message}\n`);
-const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
-
-// ---- the processes this bench starts: tracked by pid so every exit path can kill them ----
-
-const running = new Map<number, Bun.Subprocess>();
-
-function track<T extends Bun.Subprocess>(child: T): T {
-  running.set(child.pid, child);
-  void child.exited.then(() => running.delete(child.pid));
-  return child;
-}
-
-/** Last resort (signal, exception): SIGKILL each child of ours that has not exited yet. */
-function killAllNow(): void {
-  for (const [pid, child] of running) {
-    if (child.exitCode === null && child.signalCode === null) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-  }
-}
-
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.on(signal, () => {
-    log(`${signal}: killing ${running.size} child process(es)`);
-    killAllNow();
-    process.exit(130);
   });
-}
-
-/** Ends a child gently (close stdin, or SIGTERM), then SIGKILL by pid after graceMs. */
-async function stop(child: Bun.Subprocess, how: "stdin" | "SIGTERM", graceMs = 3_000): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return true;
-  try {
-    if (how === "stdin") (child.stdin as Bun.FileSink).end();
-    else process.kill(child.pid, "SIGTERM");
-  } catch {
-    // already closed or gone
-  }
-  const gentle = await Promise.race([child.exited.then(() => true), sleep(graceMs).then(() => false)]);
-  if (!gentle) {
-    try {
-      process.kill(child.pid, "SIGKILL");
-    } catch {
-      // gone in between
-    }
-    await child.exited;
-  }
-  return gentle;
-}
-
-/** Drains a stream into a capped string, so a chatty child never blocks on a full pipe. */
-async function drain(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {
-  const decoder = new TextDecoder();
-  for await (const chunk of stream) {
-    if (sink.text.length < 16_384) sink.text += decoder.decode(chunk, { stream: true });
-  }
-}
-
-/** Reads lines from a stream until one matches, within timeoutMs; the rest is drained in the background. */
-async function waitForLine(stream: ReadableStream<Uint8Array>, pattern: RegExp, timeoutMs: number, seen: { text: string }): Promise<RegExpMatchArray | null> {
-  const reader = stream.getReader();
-  const decoder = new TextDecoder();
-  let buffered = "";
-  const find = (async (): Promise<RegExpMatchArray | null> => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return null;
-      const text = decoder.decode(value, { stream: true });
-      if (seen.text.length < 16_384) seen.text += text;
-      buffered += text;
-      let newline: number;
-      while ((newline = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        const match = pattern.exec(line);
-        if (match) return match;
-      }
-    }
-  })();
-  let timer: Timer | undefined;
-  const timeout = new Promise<null>((done) => (timer = setTimeout(() => done(null), timeoutMs)));
-  const match = await Promise.race([find, timeout]);
-  clearTimeout(timer);
-  // Keep draining whatever follows so the child never blocks on a full pipe.
-  void (async () => {
-    if (match === null) return;
-    try {
-      while (!(await reader.read()).done) {
-        // discard
-      }
-    } catch {
-      // stream closed
-    }
-  })();
-  return match;
 }
 
 // ---- connection pairs ----
@@ -224,7 +78,7 @@ function establishedCount(): number {
 
 interface Generator {
   children: Bun.Subprocess<"pipe", "pipe", "pipe">[];
-  stderr: { text: string }[];
+  stderr: Seen[];
 }
 
 /** Starts the children holding `pairs` pairs and waits until every pair is established. */
@@ -244,8 +98,8 @@ async function holdPairs(pairs: number, holdSeconds: number, before: number, gen
   );
   const failed = ready.findIndex((match) => match === null);
   if (failed >= 0) {
-    const tail = generator.stderr[failed]!.text.trim().split("\n").slice(-3).join(" | ");
-    throw new BenchError(`generator child ${generator.children[failed]!.pid} did not report ready within ${READY_TIMEOUT_MS / 1000} s (stderr: ${tail || "none"})`);
+    const last = tail(generator.stderr[failed]!);
+    throw new BenchError(`generator child ${generator.children[failed]!.pid} did not report ready within ${READY_TIMEOUT_MS / 1000} s (stderr: ${last || "none"})`);
   }
   // Both ends are ours, so every pair is 2 ESTAB sockets: wait until ss sees them all.
   let count = establishedCount();
@@ -371,27 +225,7 @@ async function verify(context: Context, sockets: number): Promise<string[]> {
   return problems;
 }
 
-// ---- statistics ----
-
-interface Stats {
-  median: number;
-  p90: number;
-  min: number;
-  max: number;
-}
-
-function stats(values: number[]): Stats | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-  const mid = sorted.length / 2;
-  const median = sorted.length % 2 === 1 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  const round = (n: number) => Math.round(n * 10) / 10;
-  return { median: round(median), p90: round(at(0.9)), min: round(sorted[0]!), max: round(sorted[sorted.length - 1]!) };
-}
-
-const ratio = (a: number | undefined, b: number | undefined) =>
-  a !== undefined && b !== undefined && b > 0 ? Math.round((a / b) * 100) / 100 : null;
+// ---- results ----
 
 interface SizeResult {
   pairs: number;
@@ -426,18 +260,6 @@ function goalsFor(result: SizeResult): Goal[] {
 
 // ---- main ----
 
-async function startServer(binary: string): Promise<{ child: Bun.Subprocess<"ignore", "pipe", "pipe">; url: string }> {
-  const child = track(Bun.spawn([binary, "serve", "--http", "--port", "0"], { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
-  void drain(child.stdout, { text: "" }).catch(() => {});
-  const seen = { text: "" };
-  const match = await waitForLine(child.stderr, /serving MCP at (http:\/\/127\.0\.0\.1:\d+)\/mcp/, SERVER_START_TIMEOUT_MS, seen);
-  if (!match) {
-    await stop(child, "SIGTERM");
-    throw new BenchError(`${binary} serve --http --port 0 did not log its address within ${SERVER_START_TIMEOUT_MS / 1000} s: ${seen.text.trim().slice(0, 300)}`);
-  }
-  return { child, url: `${match[1]}/get_process_connection_snapshot` };
-}
-
 async function runSize(pairs: number, context: Context): Promise<SizeResult> {
   const { options } = context;
   const before = establishedCount();
@@ -465,7 +287,7 @@ async function runSize(pairs: number, context: Context): Promise<SizeResult> {
     await releasePairs(generator, before);
   }
   const ms = Object.fromEntries(
-    SUBJECTS.map((subject) => [subject, stats(samples[subject].flatMap((s) => (s.ms === undefined ? [] : [s.ms])))]),
+    SUBJECTS.map((subject) => [subject, roundStats(stats(samples[subject].flatMap((s) => (s.ms === undefined ? [] : [s.ms]))))]),
   ) as Record<SubjectName, Stats | null>;
   return {
     pairs,
@@ -484,9 +306,7 @@ async function runSize(pairs: number, context: Context): Promise<SizeResult> {
 }
 
 function table(options: Options, results: SizeResult[], goals: Goal[]): string {
-  const f = (n: number | null | undefined, digits = 1) => (n === null || n === undefined ? "n/a" : n.toFixed(digits));
-  const x = (n: number | null) => (n === null ? "n/a" : `${n.toFixed(2)}x`);
-  const cell = (s: Stats | null) => (s ? `${f(s.median)} (${f(s.p90)})` : "n/a");
+  const cell = (s: Stats | null) => (s ? `${fixed(s.median)} (${fixed(s.p90)})` : "n/a");
   const row = (cells: string[]) => `${cells[0]!.padStart(6)}${cells.slice(1).map((c, i) => c.padStart(i < 4 ? 16 : 10)).join("")}\n`;
   let out = `ipcscope snapshot: ${options.runs} interleaved runs per subject and size (+${options.warmup} warm-up), wall ms median (p90)\n`;
   for (const subject of SUBJECTS) out += `  ${subject.padEnd(7)} ${LABELS[subject]}\n`;
@@ -499,16 +319,16 @@ function table(options: Options, results: SizeResult[], goals: Goal[]): string {
       cell(r.ms.server),
       cell(r.ms.ss),
       cell(r.ms.psutil),
-      x(r.ratios.cli_vs_ss),
-      x(r.ratios.server_vs_ss),
-      x(r.ratios.cli_vs_psutil),
-      x(r.ratios.psutil_vs_cli),
+      times(r.ratios.cli_vs_ss),
+      times(r.ratios.server_vs_ss),
+      times(r.ratios.cli_vs_psutil),
+      times(r.ratios.psutil_vs_cli),
       String(r.errors.length),
     ]);
   }
   out += "\ngoals:\n";
   for (const g of goals) {
-    out += `  ${g.pass ? "PASS" : "FAIL"}  ${String(g.pairs).padStart(6)} pairs  ${g.name.padEnd(24)} ${x(g.value).padStart(7)}  (goal ${g.limit})\n`;
+    out += `  ${g.pass ? "PASS" : "FAIL"}  ${String(g.pairs).padStart(6)} pairs  ${g.name.padEnd(24)} ${times(g.value).padStart(7)}  (goal ${g.limit})\n`;
   }
   return out;
 }
@@ -522,11 +342,13 @@ async function main(): Promise<number> {
   }
   if (process.geteuid?.() !== 0) log("not root: ss -p, psutil and ipcscope all see only this user's processes");
 
-  const server = await startServer(options.binary);
+  // The tool call alone: no event monitor (bpftrace) competing for the CPU while it is timed.
+  const server = await startServer(options.binary, ["--no-monitor"]);
   const results: SizeResult[] = [];
   try {
-    log(`server answering at ${server.url}`);
-    const context: Context = { options, restUrl: server.url };
+    const restUrl = `${server.url}/get_process_connection_snapshot`;
+    log(`server answering at ${restUrl}`);
+    const context: Context = { options, restUrl };
     for (const pairs of options.sizes) results.push(await runSize(pairs, context));
   } finally {
     if (!(await stop(server.child, "SIGTERM"))) log("server did not stop within 3 s of SIGTERM; killed");
@@ -544,12 +366,4 @@ async function main(): Promise<number> {
   return options.check && (!pass || errorCount > 0) ? 1 : 0;
 }
 
-try {
-  process.exitCode = await main();
-} catch (error) {
-  killAllNow();
-  if (!(error instanceof BenchError)) throw error;
-  fail(error.message);
-} finally {
-  killAllNow();
-}
+await runMain(main);

@@ -3,12 +3,14 @@
 // request, and the idle RSS after it, compared with an empty compiled Bun program measured in the
 // same run (runs interleaved so machine noise hits both alike).
 //   bun bench/startup.ts [--runs N] [--warmup N] [--binary PATH] [--json] [--check] [--no-compare-bytecode]
-// Self-contained: node: and Bun APIs only. Every process it starts is waited for (or killed by pid).
+// node: and Bun APIs only (helpers in bench/_lib.ts). Every process it starts is waited for, or killed
+// by pid, also on an error or Ctrl-C.
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { type BaseOptions, BenchError, DEFAULT_BINARY, ROOT, type Seen, drain, fail, integerOption, log, parseOptions, runMain, sleep, tail, track } from "./_lib.ts";
+import { fixed, ratio, round, roundStats, stats, times } from "./_lib.ts";
 
-const ROOT = resolve(import.meta.dir, "..");
 const MB = 1024 * 1024; // MB here is 2^20 bytes, as `du -m` in scripts/build
 const IDLE_MS = 300;
 const REPLY_TIMEOUT_MS = 10_000;
@@ -38,12 +40,8 @@ process.stdin.on("data", (chunk) => {
 process.stdin.on("end", () => process.exit(0));
 `;
 
-interface Options {
-  runs: number;
+interface Options extends BaseOptions {
   warmup: number;
-  binary: string;
-  json: boolean;
-  check: boolean;
   compareBytecode: boolean;
 }
 
@@ -56,67 +54,20 @@ const USAGE = `usage: bun bench/startup.ts [options]
   --no-compare-bytecode  skip building and measuring dist-equivalent without --bytecode`;
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = {
-    runs: 20,
-    warmup: 1,
-    binary: join(ROOT, "dist/ipcscope"),
-    json: false,
-    check: false,
-    compareBytecode: true,
-  };
-  const count = (flag: string, value: string | undefined, min: number): number => {
-    const n = Number(value);
-    if (value === undefined || !Number.isInteger(n) || n < min) fail(`${flag} needs an integer >= ${min}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
-    const value = (): string | undefined => inline ?? argv[++i];
+  const options: Options = { runs: 20, warmup: 1, binary: DEFAULT_BINARY, json: false, check: false, compareBytecode: true };
+  return parseOptions(argv, options, USAGE, (flag, value) => {
     switch (flag) {
-      case "--runs": options.runs = count(flag, value(), 1); break;
-      case "--warmup": options.warmup = count(flag, value(), 0); break;
-      case "--binary": {
-        const path = value();
-        if (!path) fail("--binary needs a path");
-        options.binary = resolve(path);
-        break;
-      }
-      case "--json": options.json = true; break;
-      case "--check": options.check = true; break;
-      case "--no-compare-bytecode": options.compareBytecode = false; break;
-      case "-h":
-      case "--help":
-        process.stdout.write(`${USAGE}\n`);
-        process.exit(0);
-      default: fail(`unknown argument "${arg}"\n${USAGE}`);
+      case "--warmup": options.warmup = integerOption(flag, value(), 0); return true;
+      case "--no-compare-bytecode": options.compareBytecode = false; return true;
+      default: return false;
     }
-  }
-  return options;
+  });
 }
-
-class BenchError extends Error {}
-
-function fail(message: string): never {
-  process.stderr.write(`bench/startup: ${message}\n`);
-  process.exit(2);
-}
-
-const log = (message: string) => process.stderr.write(`bench/startup: ${message}\n`);
-const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 
 interface Sample {
   startMs?: number;
   rssMB?: number;
   error?: string;
-}
-
-/** Drains a stream into a capped string, so a chatty child never blocks on a full pipe. */
-async function drain(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {
-  const decoder = new TextDecoder();
-  for await (const chunk of stream) {
-    if (sink.text.length < 16_384) sink.text += decoder.decode(chunk, { stream: true });
-  }
 }
 
 function vmRssMB(pid: number): number | undefined {
@@ -132,9 +83,9 @@ function vmRssMB(pid: number): number | undefined {
 async function measure(command: string[]): Promise<Sample> {
   const sample: Sample = {};
   const errors: string[] = [];
-  const stderr = { text: "" };
+  const stderr: Seen = { text: "" };
   const t0 = performance.now();
-  const child = Bun.spawn(command, { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const child = track(Bun.spawn(command, { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
   const stderrDone = drain(child.stderr, stderr);
   let exited = false;
   const exitedPromise = child.exited.then(() => {
@@ -207,8 +158,8 @@ async function measure(command: string[]): Promise<Sample> {
   const drained = Promise.all([stdoutDone, got === true ? undefined : reply.catch(() => {}), stderrDone.catch(() => {})]);
   await Promise.race([drained, sleep(1_000)]);
   if (errors.length > 0) {
-    const tail = stderr.text.trim().split("\n").slice(-3).join(" | ");
-    sample.error = errors.join("; ") + (tail ? ` (stderr: ${tail.slice(0, 300)})` : "");
+    const last = tail(stderr);
+    sample.error = errors.join("; ") + (last ? ` (stderr: ${last.slice(0, 300)})` : "");
   }
   return sample;
 }
@@ -224,22 +175,6 @@ function build(args: string[], outfile: string): void {
   }
 }
 
-interface Stats {
-  median: number;
-  p90: number;
-  min: number;
-  max: number;
-}
-
-function stats(values: number[]): Stats | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-  const mid = sorted.length / 2;
-  const median = sorted.length % 2 === 1 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  return { median, p90: at(0.9), min: sorted[0]!, max: sorted[sorted.length - 1]! };
-}
-
 interface Subject {
   name: string;
   path: string;
@@ -251,9 +186,6 @@ function summarize(subject: Subject) {
   // A run that erred after replying (e.g. it had to be killed) still has valid figures: keep them.
   const starts = subject.samples.flatMap((s) => (s.startMs === undefined ? [] : [s.startMs]));
   const rss = subject.samples.flatMap((s) => (s.rssMB === undefined ? [] : [s.rssMB]));
-  const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
-  const roundStats = (s: Stats | null) =>
-    s && { median: round(s.median), p90: round(s.p90), min: round(s.min), max: round(s.max) };
   return {
     path: subject.path,
     sizeMB: round(statSync(subject.path).size / MB),
@@ -274,13 +206,13 @@ async function main(): Promise<number> {
     const baselinePath = join(tmp, "baseline");
     build([join(tmp, "baseline.ts"), "--compile", "--minify", "--bytecode", "--format=esm"], baselinePath);
     const subjects: Subject[] = [
-      { name: "ipcscope", path: options.binary, command: [options.binary, "serve"], samples: [] },
+      { name: "ipcscope", path: options.binary, command: [options.binary, "serve", "--no-monitor"], samples: [] },
       { name: "baseline", path: baselinePath, command: [baselinePath], samples: [] },
     ];
     if (options.compareBytecode) {
       const path = join(tmp, "ipcscope-nobytecode");
       build(["src/main.ts", "--compile", "--minify", "--format=esm"], path);
-      subjects.push({ name: "ipcscope-nobytecode", path, command: [path, "serve"], samples: [] });
+      subjects.push({ name: "ipcscope-nobytecode", path, command: [path, "serve", "--no-monitor"], samples: [] });
     }
 
     log(`${options.warmup} warm-up + ${options.runs} measured run(s) each, interleaved: ${subjects.map((s) => s.name).join(", ")}`);
@@ -294,8 +226,6 @@ async function main(): Promise<number> {
       ReturnType<typeof summarize>,
       ReturnType<typeof summarize> | undefined,
     ];
-    const ratio = (a: number | undefined, b: number | undefined) =>
-      a !== undefined && b !== undefined && b > 0 ? Math.round((a / b) * 100) / 100 : null;
     const ratios = {
       startMedian: ratio(binary.startMs?.median, baseline.startMs?.median),
       idleRssMedian: ratio(binary.idleRssMB?.median, baseline.idleRssMB?.median),
@@ -350,34 +280,27 @@ function table(
   ratios: { startMedian: number | null; idleRssMedian: number | null; size: number | null },
   goals: { name: string; value: number | null; limit: number; unit: string; pass: boolean }[],
 ): string {
-  const f = (n: number | null | undefined, digits = 1) => (n === null || n === undefined ? "n/a" : n.toFixed(digits));
   const row = (cells: string[]) => `${cells[0]!.padEnd(12)}${cells.slice(1).map((c) => c.padStart(11)).join("")}\n`;
   const line = (label: string, s: ReturnType<typeof summarize>) =>
-    row([label, f(s.startMs?.median), f(s.startMs?.p90), f(s.startMs?.min), f(s.idleRssMB?.median), f(s.sizeMB), `${s.errors.length}/${s.runs}`]);
-  const x = (n: number | null) => (n === null ? "n/a" : `${n.toFixed(2)}x`);
+    row([label, fixed(s.startMs?.median), fixed(s.startMs?.p90), fixed(s.startMs?.min), fixed(s.idleRssMB?.median), fixed(s.sizeMB), `${s.errors.length}/${s.runs}`]);
   let out = `ipcscope start-up: ${options.runs} interleaved runs each (+${options.warmup} warm-up), idle RSS read ${IDLE_MS} ms after the reply\n`;
   out += `  ipcscope = ${binary.path} serve\n  baseline = empty Bun stdio program, bun build --compile --minify --bytecode --format=esm\n\n`;
   out += row(["", "start med", "start p90", "start min", "RSS med", "size", "errors"]);
   out += row(["", "(ms)", "(ms)", "(ms)", "(MB)", "(MB)", ""]);
   out += line("ipcscope", binary);
   out += line("baseline", baseline);
-  out += row(["ratio", x(ratios.startMedian), "", "", x(ratios.idleRssMedian), x(ratios.size), ""]);
+  out += row(["ratio", times(ratios.startMedian), "", "", times(ratios.idleRssMedian), times(ratios.size), ""]);
   if (nobytecode) {
     const gain = binary.startMs && nobytecode.startMs ? nobytecode.startMs.median - binary.startMs.median : null;
-    out += `\nwithout --bytecode: start median ${f(nobytecode.startMs?.median)} ms (p90 ${f(nobytecode.startMs?.p90)}), `;
-    out += `so --bytecode saves ${f(gain)} ms; idle RSS ${f(nobytecode.idleRssMB?.median)} MB, size ${f(nobytecode.sizeMB)} MB\n`;
+    out += `\nwithout --bytecode: start median ${fixed(nobytecode.startMs?.median)} ms (p90 ${fixed(nobytecode.startMs?.p90)}), `;
+    out += `so --bytecode saves ${fixed(gain)} ms; idle RSS ${fixed(nobytecode.idleRssMB?.median)} MB, size ${fixed(nobytecode.sizeMB)} MB\n`;
   }
   out += "\ngoals:\n";
   for (const g of goals) {
     const cmp = g.unit === "ms" ? "<=" : "<";
-    out += `  ${g.pass ? "PASS" : "FAIL"}  ${g.name.padEnd(26)} ${f(g.value).padStart(7)} ${g.unit} ${cmp} ${g.limit} ${g.unit}\n`;
+    out += `  ${g.pass ? "PASS" : "FAIL"}  ${g.name.padEnd(26)} ${fixed(g.value).padStart(7)} ${g.unit} ${cmp} ${g.limit} ${g.unit}\n`;
   }
   return out;
 }
 
-try {
-  process.exitCode = await main();
-} catch (error) {
-  if (!(error instanceof BenchError)) throw error;
-  fail(error.message);
-}
+await runMain(main);
