@@ -177,7 +177,8 @@ export class Monitor {
     while (Date.now() < until) {
       if (this.supervisor?.running) return true;
       if (this.poller?.running && this.poller.polls > 0) return true;
-      if (this.source === "none" && this.started && !this.supervisor && !this.poller) return false;
+      // Started, yet no source: the probe was given up with no fallback (--events-source ebpf).
+      if (this.started && this.source === "none") return false;
       await Bun.sleep(50);
     }
     return false;

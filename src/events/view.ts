@@ -3,6 +3,7 @@
 // mcp-ebpf's names (command, destination ip/port, address family, socket type, return code, wall
 // time) and leaves out the fields an event does not have, to spend an agent's tokens on events.
 import { z } from "zod";
+import { ToolError } from "../errors.ts";
 import { cidrContains, parseCidr, type Cidr } from "../snapshot/cidr.ts";
 import { EVENT_TYPES, type ConnectionEvent, type EventType } from "./model.ts";
 
@@ -25,18 +26,22 @@ export interface EventFilter {
   destination?: Cidr;
 }
 
-export function filterOf(args: { pid?: number; command?: string; process?: string; port?: number; type?: EventType | EventType[] }): EventFilter {
+/** The tools' arguments as a filter; a `destination` that is neither an IP nor a CIDR block is refused here, for every tool. */
+export function filterOf(args: { pid?: number; command?: string; process?: string; port?: number; type?: EventType | EventType[]; destination?: string }): EventFilter {
   return {
     pid: args.pid,
     command: args.command ?? args.process,
     port: args.port,
     types: args.type === undefined ? undefined : [args.type].flat(),
+    destination: args.destination === undefined ? undefined : parseDestination(args.destination),
   };
 }
 
-/** "10.0.0.5" or "10.0.0.0/8" → a block; null when neither. */
-export function parseDestination(value: string): Cidr | null {
-  return parseCidr(value.includes("/") ? value : `${value}/${value.includes(":") ? 128 : 32}`);
+/** "10.0.0.5" or "10.0.0.0/8" → a block. */
+function parseDestination(value: string): Cidr {
+  const cidr = parseCidr(value.includes("/") ? value : `${value}/${value.includes(":") ? 128 : 32}`);
+  if (!cidr) throw new ToolError(`destination: "${value}" is not an IP address or CIDR block (e.g. 10.0.0.5 or 10.0.0.0/8)`);
+  return cidr;
 }
 
 /** The live-event predicate (history filters the same way in SQL, see store.ts). */

@@ -1,7 +1,6 @@
 import { z } from "zod";
-import { ToolError } from "../errors.ts";
 import { getMonitor } from "../events/monitor.ts";
-import { eventFilterInput, eventViewSchema, filterOf, parseDestination, viewOf } from "../events/view.ts";
+import { eventFilterInput, eventViewSchema, filterOf, viewOf } from "../events/view.ts";
 import { defineTool, READ_ONLY } from "./types.ts";
 
 export const MAX_LIST = 1_000;
@@ -39,11 +38,6 @@ export default defineTool({
   handler: async (args) => {
     const monitor = getMonitor();
     const filter = filterOf(args);
-    let remoteCidr;
-    if (args.destination !== undefined) {
-      remoteCidr = parseDestination(args.destination);
-      if (!remoteCidr) throw new ToolError(`destination: "${args.destination}" is not an IP address or CIDR block (e.g. 10.0.0.5 or 10.0.0.0/8)`);
-    }
     const until = Date.now();
     const sinceMs = until - args.since * 1000;
     monitor.store.flush();
@@ -52,7 +46,7 @@ export default defineTool({
       command: filter.command,
       port: filter.port,
       types: filter.types,
-      remote_cidr: remoteCidr ?? undefined,
+      remote_cidr: filter.destination,
       sinceMs,
       untilMs: until,
       limit: args.limit,

@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { captureEvents, MAX_INLINE_SECONDS } from "../events/capture.ts";
-import { eventViewSchema, filterOf, eventFilterInput, parseDestination } from "../events/view.ts";
-import { ToolError } from "../errors.ts";
+import { eventViewSchema, filterOf, eventFilterInput } from "../events/view.ts";
 import { defineTool, READ_ONLY } from "./types.ts";
 
 export default defineTool({
@@ -27,11 +26,6 @@ export default defineTool({
   handler: async (args, ctx) => {
     const filter = filterOf(args);
     filter.types ??= ["connect", "accept", "connect_failed"];
-    if (args.destination !== undefined) {
-      const destination = parseDestination(args.destination);
-      if (!destination) throw new ToolError(`destination: "${args.destination}" is not an IP address or CIDR block (e.g. 10.0.0.5 or 10.0.0.0/8)`);
-      filter.destination = destination;
-    }
     const started = Date.now();
     const result = await captureEvents(filter, { durationS: args.timeout, maxEvents: 1, stopAfter: 1, signal: ctx.signal });
     return {
