@@ -16,11 +16,17 @@ import { EventStore } from "./store.ts";
 export const CONNECTION_PROBE = "trace_connections";
 
 /**
- * Sizes for the connection tracker's bpftrace. Its per-socket maps hold one entry per connection
- * being set up or open (bpftrace's default of 4096 keys would drop the ones beyond), and its
- * ring buffer gets headroom for bursts: 256 pages (1 MiB) per CPU instead of 64.
+ * Sizes for the connection tracker's bpftrace, from the number of CPUs. Its per-socket maps hold
+ * one entry per connection being set up or open (bpftrace's default of 4096 keys would drop the
+ * ones beyond), and its queue 2048 lines per CPU: 65536 keys, or 2048 x CPUs above 32 CPUs. Its
+ * ring buffer gets headroom for the reader being descheduled under load: 64 MiB in all, at most
+ * 4 MiB (1024 pages) and at least 256 KiB per CPU. bench/events lost events with 1 MiB per CPU
+ * when this machine's other vCPU stalled (~125 ms of a 10k connections/s storm).
  */
-export const PROBE_ENV = { BPFTRACE_MAP_KEYS_MAX: "65536", BPFTRACE_PERF_RB_PAGES: "256" };
+export function probeEnv(cpus = navigator.hardwareConcurrency || 1): Record<string, string> {
+  const pages = 2 ** Math.floor(Math.log2(Math.max(64, Math.min(1024, 16_384 / cpus))));
+  return { BPFTRACE_MAP_KEYS_MAX: String(Math.max(65_536, 2_048 * cpus)), BPFTRACE_PERF_RB_PAGES: String(pages) };
+}
 
 const family = z.union([z.literal(4), z.literal(6), z.literal(1)]).transform((f) => (f === 4 ? "ipv4" : f === 6 ? "ipv6" : "unix") as "ipv4" | "ipv6" | "unix");
 const who = { ts_ns: z.number(), pid: z.number(), uid: z.number(), comm: z.string() };
@@ -155,7 +161,7 @@ export class Monitor {
     this.supervisor = new ProbeSupervisor<ProbeLine>({
       probe,
       schema: probeLineSchema,
-      env: PROBE_ENV,
+      env: probeEnv(),
       onEvent: (line) => this.store.add(eventOfLine(line, this.supervisor!.wallTime(line.ts_ns))),
       onFailed: (error) => {
         if (source === "auto") this.startPolling(error);

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { probeEnv } from "../../../src/events/monitor.ts";
 import { PROBES, parseProbeHeader } from "../../../src/probes/catalog.ts";
 import { bpftraceErrors } from "../../../src/probes/verify.ts";
 import { ROOT } from "../../helpers.ts";
@@ -57,4 +58,17 @@ test("bpftraceErrors drops the harmless RLIMIT_MEMLOCK line and the attach banne
     'ERROR: Unknown error -1: couldn\'t set RLIMIT_MEMLOCK for bpftrace. If your program is not loading, you can try "ulimit -l 8192" to fix the problem\n' +
     "Attaching 3 probes...\n/tmp/x.bt:1:1-24: ERROR: tracepoint not found: sched:nope\n";
   expect(bpftraceErrors(stderr)).toEqual(["/tmp/x.bt:1:1-24: ERROR: tracepoint not found: sched:nope"]);
+});
+
+describe("probeEnv (trace_connections sizes)", () => {
+  test("2 CPUs: 4 MiB ring per CPU, 65536 keys", () => {
+    expect(probeEnv(2)).toEqual({ BPFTRACE_MAP_KEYS_MAX: "65536", BPFTRACE_PERF_RB_PAGES: "1024" });
+  });
+  test("64 CPUs: the queue needs 2048 keys per CPU; the ring shrinks to keep 64 MiB in all", () => {
+    expect(probeEnv(64)).toEqual({ BPFTRACE_MAP_KEYS_MAX: "131072", BPFTRACE_PERF_RB_PAGES: "256" });
+  });
+  test("ring pages are a power of two, at least 64", () => {
+    expect(probeEnv(24).BPFTRACE_PERF_RB_PAGES).toBe("512");
+    expect(probeEnv(1024).BPFTRACE_PERF_RB_PAGES).toBe("64");
+  });
 });
