@@ -1,7 +1,8 @@
 // What the benches share: messages with a "bench/<name>: " prefix, the options every bench has,
 // child processes tracked by pid (so every exit path can kill them), stopping a child with
 // escalation to SIGKILL, reading a child's output without ever blocking it, statistics, and
-// starting `ipcscope serve --http --port 0`. node: and Bun APIs only.
+// starting `ipcscope serve --http --port 0`, and running the connect storm (bench/storm.py).
+// node: and Bun APIs only.
 //
 // Importing this module installs handlers for SIGINT, SIGTERM, SIGHUP and exit that SIGKILL every
 // tracked child still running: a bench that dies half-way must not leave load generators behind.
@@ -298,3 +299,47 @@ export const fixed = (n: number | null | undefined, digits = 1) => (n === null |
 
 /** A ratio for the table: "1.23x", or "n/a". */
 export const times = (n: number | null) => (n === null ? "n/a" : `${n.toFixed(2)}x`);
+
+// ---- the connect storm (bench/storm.py) ----
+
+/** bench/storm.py, the loopback connect storm the throughput benches share. */
+export const STORM = join(ROOT, "bench", "storm.py");
+/** storm.py stops by itself after --seconds and dies by SIGALRM 30 s later; this is the bench's own bound on top. */
+const STORM_SLACK_MS = 40_000;
+
+/** The line storm.py prints at the end. */
+export interface StormResult {
+  connections: number;
+  seconds: number;
+  per_second: number;
+  pid: number;
+  server_pid: number;
+  errors: number;
+  rate: number | null;
+  cpu: number | null;
+}
+
+/** Runs bench/storm.py (tracked) to its end, on CPU `cpu` only unless null, and returns its result line. */
+export async function runStorm(seconds: number, cpu: number | null, rate?: number): Promise<StormResult> {
+  const command = [PYTHON, STORM, "--seconds", String(seconds), ...(cpu === null ? [] : ["--cpu", String(cpu)]), ...(rate ? ["--rate", String(rate)] : [])];
+  const child = track(Bun.spawn(command, { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
+  const stdout: Seen = { text: "" };
+  const stderr: Seen = { text: "" };
+  const output = Promise.all([drain(child.stdout, stdout), drain(child.stderr, stderr)]).catch(() => {});
+  let timer: Timer | undefined;
+  const bound = seconds * 1000 + STORM_SLACK_MS;
+  const ended = await Promise.race([child.exited, new Promise<"timeout">((done) => (timer = setTimeout(() => done("timeout"), bound)))]);
+  clearTimeout(timer);
+  if (ended === "timeout") {
+    await stop(child, "SIGTERM", 1_000);
+    throw new BenchError(`${command.slice(1).join(" ")} still running after ${bound / 1000} s; killed`);
+  }
+  await Promise.race([output, sleep(1_000)]);
+  try {
+    const result = JSON.parse(stdout.text.trim().split("\n").at(-1) ?? "") as StormResult;
+    if (typeof result.connections === "number" && typeof result.pid === "number") return result;
+  } catch {
+    // reported below
+  }
+  throw new BenchError(`storm.py: exit ${ended}, no result line (stderr: ${tail(stderr) || "none"})`);
+}

@@ -18,12 +18,10 @@
 // killed by pid, also on an error or Ctrl-C; a server's bpftrace that outlives it is reported and killed.
 import { existsSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
-import { type BaseOptions, BenchError, DEFAULT_BINARY, PYTHON, ROOT, type Seen, type Server, drain, fail, integerOption, log, parseOptions, runMain, sleep } from "./_lib.ts";
-import { adopt, startServer, stop, tail, track } from "./_lib.ts";
+import { type BaseOptions, BenchError, DEFAULT_BINARY, PYTHON, type Server, fail, integerOption, log, parseOptions, runMain, sleep } from "./_lib.ts";
+import { adopt, runStorm, type StormResult, startServer, stop, tail } from "./_lib.ts";
 import { type Stats, fixed, ratio, round, roundStats, stats, times } from "./_lib.ts";
 
-const STORM = join(import.meta.dir, "storm.py");
 /** bpftrace compiles the probe with LLVM before it attaches: seconds, more on a busy 2-core machine. */
 const PROBE_READY_TIMEOUT_MS = 60_000;
 const HEALTH_POLL_MS = 200;
@@ -37,8 +35,6 @@ const PROBE_EXIT_GRACE_MS = 3_000;
 const ROUND_PAUSE_MS = 1_000;
 /** Lets a new server finish its own start-up work (JIT, first store writes) before its storm is timed. */
 const SERVER_SETTLE_MS = 1_000;
-/** storm.py stops by itself after --seconds and dies by SIGALRM 30 s later; this is the bench's own bound on top. */
-const STORM_SLACK_MS = 40_000;
 
 const GOALS = {
   /** Storm connections/s with the monitor / without, medians. */
@@ -86,45 +82,6 @@ function parseArgs(argv: string[]): Options {
       default: return false;
     }
   });
-}
-
-// ---- the storm ----
-
-/** The line storm.py prints at the end. */
-interface StormResult {
-  connections: number;
-  seconds: number;
-  per_second: number;
-  pid: number;
-  server_pid: number;
-  errors: number;
-  rate: number | null;
-  cpu: number | null;
-}
-
-/** Runs bench/storm.py to its end and returns its result line. */
-async function runStorm(seconds: number, cpu: number | null, rate?: number): Promise<StormResult> {
-  const command = [PYTHON, STORM, "--seconds", String(seconds), ...(cpu === null ? [] : ["--cpu", String(cpu)]), ...(rate ? ["--rate", String(rate)] : [])];
-  const child = track(Bun.spawn(command, { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
-  const stdout: Seen = { text: "" };
-  const stderr: Seen = { text: "" };
-  const output = Promise.all([drain(child.stdout, stdout), drain(child.stderr, stderr)]).catch(() => {});
-  let timer: Timer | undefined;
-  const bound = seconds * 1000 + STORM_SLACK_MS;
-  const ended = await Promise.race([child.exited, new Promise<"timeout">((done) => (timer = setTimeout(() => done("timeout"), bound)))]);
-  clearTimeout(timer);
-  if (ended === "timeout") {
-    await stop(child, "SIGTERM", 1_000);
-    throw new BenchError(`${command.slice(1).join(" ")} still running after ${bound / 1000} s; killed`);
-  }
-  await Promise.race([output, sleep(1_000)]);
-  try {
-    const result = JSON.parse(stdout.text.trim().split("\n").at(-1) ?? "") as StormResult;
-    if (typeof result.connections === "number" && typeof result.pid === "number") return result;
-  } catch {
-    // reported below
-  }
-  throw new BenchError(`storm.py: exit ${ended}, no result line (stderr: ${tail(stderr) || "none"})`);
 }
 
 // ---- the server and its monitor ----

@@ -3,7 +3,7 @@ import { UsageError } from "../errors.ts";
 import { logger } from "../logger.ts";
 import type { startHttpServer as StartHttpServer } from "../server/http.ts";
 import { accessSync, constants, mkdirSync } from "node:fs";
-import { stopAllCaptures } from "../events/capture.ts";
+import { stopAllJobs } from "../jobs.ts";
 import { configureMonitor, getMonitor, stopMonitor, type MonitorOptions } from "../events/monitor.ts";
 import { parseToolsets, selectTools } from "../tools/index.ts";
 import { applyLogLevel, logLevelArg, toolFilterArgs } from "./_shared.ts";
@@ -106,7 +106,7 @@ export default defineCommand({
 
 /** Ends what serve started besides the transport: capture jobs, the probe, the store. */
 async function shutdown(): Promise<void> {
-  stopAllCaptures();
+  await stopAllJobs();
   await stopMonitor();
 }
 

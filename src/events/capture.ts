@@ -1,19 +1,15 @@
 // Live captures: the monitor's events that match a filter, for a duration, inline or as a background
-// job. Gemini CLI cancels a tool call at 60 s, so inline captures stop at 55 s; longer ones are jobs
-// (get_capture_results fetches, stop_capture ends). Both run the same capture() below.
+// job (src/jobs.ts: get_capture_results fetches, stop_capture ends). Both run the same Capture below.
 import { z } from "zod";
-import { ToolError } from "../errors.ts";
+import { checkWindow, type Job, jobEnvelope, startJob } from "../jobs.ts";
 import { getMonitor } from "./monitor.ts";
 import type { ConnectionEvent } from "./model.ts";
 import { eventMatches, eventViewSchema, viewOf, type EventFilter, type EventView } from "./view.ts";
 
-export const MAX_INLINE_SECONDS = 55;
-export const MAX_JOB_SECONDS = 3_600;
 /** Events kept per capture; the rest are counted. */
 export const MAX_CAPTURE_EVENTS = 10_000;
-export const MAX_RUNNING_JOBS = 4;
-/** A finished job's results are kept this long for get_capture_results. */
-const JOB_KEEP_MS = 60 * 60_000;
+/** The job kind of a background capture. */
+export const CAPTURE_KIND = "get_live_network_events";
 
 export const captureSchema = z.object({
   source: z.string().describe("ebpf, or ss-poll (sampled: see limits)"),
@@ -31,7 +27,7 @@ export const captureSchema = z.object({
 });
 export type CaptureResult = z.infer<typeof captureSchema>;
 
-class Capture {
+class Capture implements Job {
   readonly events: EventView[] = [];
   matched = 0;
   done = false;
@@ -103,9 +99,7 @@ export async function captureEvents(
   filter: EventFilter,
   options: { durationS: number; maxEvents: number; stopAfter?: number; signal?: AbortSignal; onProgress?: (elapsedS: number, matched: number) => void },
 ): Promise<CaptureResult> {
-  if (options.durationS > MAX_INLINE_SECONDS) {
-    throw new ToolError(`duration: ${options.durationS} s is longer than an inline capture may run (${MAX_INLINE_SECONDS} s, clients cancel calls at 60 s); pass background: true for a job`);
-  }
+  checkWindow(options.durationS, false);
   const capture = new Capture(filter, options.durationS, options.maxEvents, options.stopAfter);
   const progress = options.onProgress
     ? setInterval(() => options.onProgress!(Math.round((Date.now() - capture.startedAt) / 1000), capture.matched), 1_000)
@@ -118,50 +112,17 @@ export async function captureEvents(
   return capture.result();
 }
 
-const jobs = new Map<string, { capture: Capture; endedAt: number | null }>();
-let nextJob = 1;
+/** What get_capture_results and stop_capture return: a capture's own fields, or another tool's answer under `result`. */
+export const jobResultSchema = captureSchema.partial().extend({ ...jobEnvelope, done: z.boolean() });
+export type JobResult = z.infer<typeof jobResultSchema>;
 
-function sweepJobs(): void {
-  for (const [id, job] of jobs) {
-    if (job.capture.done && job.endedAt === null) job.endedAt = Date.now();
-    if (job.endedAt !== null && Date.now() - job.endedAt > JOB_KEEP_MS) jobs.delete(id);
-  }
+export function jobAnswer(id: string, found: { kind: string; result: Record<string, unknown> }): JobResult {
+  if (found.kind === CAPTURE_KIND) return { ...(found.result as CaptureResult), job_id: id, kind: found.kind };
+  return { job_id: id, kind: found.kind, done: Boolean(found.result.done), result: found.result };
 }
 
 export function startCaptureJob(filter: EventFilter, options: { durationS: number; maxEvents: number }): CaptureResult {
-  sweepJobs();
-  const running = [...jobs.values()].filter((job) => !job.capture.done).length;
-  if (running >= MAX_RUNNING_JOBS) {
-    throw new ToolError(`${running} capture jobs are already running (at most ${MAX_RUNNING_JOBS}): stop one with stop_capture, or wait for one to end`);
-  }
-  if (options.durationS > MAX_JOB_SECONDS) throw new ToolError(`duration: ${options.durationS} s is longer than a capture job may run (${MAX_JOB_SECONDS} s)`);
-  const id = `cap-${nextJob++}-${Date.now().toString(36)}`;
-  const capture = new Capture(filter, options.durationS, options.maxEvents);
-  jobs.set(id, { capture, endedAt: null });
-  return capture.result(id);
-}
-
-function findJob(id: string) {
-  sweepJobs();
-  const job = jobs.get(id);
-  if (!job) {
-    const known = [...jobs.keys()];
-    throw new ToolError(`job_id: no capture job "${id}"${known.length ? `; known: ${known.join(", ")}` : ""} (finished jobs are kept for an hour)`);
-  }
-  return job;
-}
-
-export function captureJobResult(id: string): CaptureResult {
-  return findJob(id).capture.result(id);
-}
-
-export function stopCaptureJob(id: string): CaptureResult {
-  const job = findJob(id);
-  job.capture.stop();
-  return job.capture.result(id);
-}
-
-/** Ends every job (server shutdown). */
-export function stopAllCaptures(): void {
-  for (const job of jobs.values()) job.capture.stop();
+  checkWindow(options.durationS, true);
+  const { id, job } = startJob(CAPTURE_KIND, () => new Capture(filter, options.durationS, options.maxEvents));
+  return { ...(job as Capture).result(), job_id: id };
 }

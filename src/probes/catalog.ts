@@ -5,10 +5,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import traceConnections from "../../probes/trace_connections.bt" with { type: "text" };
 import traceExec from "../../probes/trace_exec.bt" with { type: "text" };
+import traceSyscallErrors from "../../probes/trace_syscall_errors.bt" with { type: "text" };
+import traceDrops from "../../probes/trace_drops.bt" with { type: "text" };
+import traceTcpHealth from "../../probes/trace_tcp_health.bt" with { type: "text" };
 
 const EMBEDDED: Record<string, string> = {
   trace_connections: traceConnections,
   trace_exec: traceExec,
+  trace_syscall_errors: traceSyscallErrors,
+  trace_drops: traceDrops,
+  trace_tcp_health: traceTcpHealth,
 };
 
 export interface Probe {
@@ -20,6 +26,11 @@ export interface Probe {
   /** Free text from the header: kernel requirements and overhead, as the author wrote them. */
   kernel: string;
   overhead: string;
+  /**
+   * "json" when the header says `Output: json`: the probe runs under `bpftrace -f json`, so that it
+   * can print its in-kernel aggregations (maps) as JSON; its printf lines are still NDJSON objects.
+   */
+  output: "lines" | "json";
   source: string;
 }
 
@@ -57,7 +68,9 @@ export function parseProbeHeader(name: string, source: string): Probe {
     // Only tracepoints: kprobes are missing on some kernels (ours), and their targets move between releases.
     if (!/^[a-z0-9_]+:[a-z0-9_]+$/.test(tp) || NOT_TRACEPOINTS.test(tp)) throw new Error(`probe ${name}: bad tracepoint "${tp}"`);
   }
-  return { name, summary, tracepoints, kernel: fields.kernel ?? "", overhead: fields.overhead ?? "", source };
+  const output = (fields.output ?? "lines").split(/\s/)[0];
+  if (output !== "lines" && output !== "json") throw new Error(`probe ${name}: Output must be "lines" or "json", not "${output}"`);
+  return { name, summary, tracepoints, kernel: fields.kernel ?? "", overhead: fields.overhead ?? "", output, source };
 }
 
 export const PROBES: readonly Probe[] = Object.entries(EMBEDDED).map(([name, source]) =>

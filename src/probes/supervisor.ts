@@ -3,7 +3,9 @@
 // fatal. A probe that dies is restarted with backoff and the gap is recorded; one that never gets
 // going (no root, a kernel that refuses it) is given up after a few tries with its error kept.
 // bpftrace's "Lost N events" (stderr) and a probe's own {"type":"dropped","count":N} lines count as
-// lost events. Every probe runs under a small sh wrapper that kills it when our end of its stdin
+// lost events. A probe whose header says `Output: json` runs under `bpftrace -f json`: its printf
+// lines arrive wrapped ({"type":"printf","data":"..."}) and are unwrapped here, and each map it
+// prints arrives as one {"type":"map","name":"@m","data":...} line for its schema. Every probe runs under a small sh wrapper that kills it when our end of its stdin
 // closes, so a probe never outlives ipcscope, even a SIGKILLed one (see WRAPPER). Stopping is
 // SIGINT, then SIGTERM, then SIGKILL.
 import ndjson from "ndjson";
@@ -40,6 +42,8 @@ export interface SupervisorOptions<T> {
   onEvent: (event: T) => void;
   /** Told when a gap opens (to_ms null) and when it closes. */
   onGap?: (gap: ProbeGap) => void;
+  /** Told each time the probe says it is attached ("ready"): at start and after each restart. */
+  onReady?: () => void;
   /** Told once when the probe is given up. */
   onFailed?: (error: string) => void;
   env?: Record<string, string>;
@@ -52,8 +56,10 @@ export interface SupervisorOptions<T> {
   silenceMs?: number;
   /** Wait between SIGINT, SIGTERM and SIGKILL when stopping (2 s). */
   stopStepMs?: number;
+  /** Positional parameters of the script ($1, $2, ... in bpftrace). */
+  args?: string[];
   /** bpftrace; tests may point this at another program that speaks the same NDJSON. */
-  command?: (scriptPath: string) => string[];
+  command?: (scriptPath: string, args: string[], json: boolean) => string[];
 }
 
 const STOP_STEP_MS = 2_000;
@@ -91,6 +97,8 @@ const CLOCK_WINDOW_MS = 60_000;
 
 export class ProbeSupervisor<T extends { type: string }> {
   private child: ReturnType<typeof Bun.spawn> | null = null;
+  /** Settles when the current child's stdout has been read to its end and every line handled. */
+  private reading: Promise<void> = Promise.resolve();
   private script: { path: string; cleanup: () => void } | null = null;
   private stopping = false;
   private failedStarts = 0;
@@ -162,7 +170,7 @@ export class ProbeSupervisor<T extends { type: string }> {
     this.script ??= materializeProbe(this.options.probe);
     let argv: string[];
     try {
-      argv = command(this.script.path);
+      argv = command(this.script.path, this.options.args ?? [], this.options.probe.output === "json");
     } catch (error) {
       this.fail(error instanceof Error ? error.message : String(error));
       return;
@@ -186,7 +194,8 @@ export class ProbeSupervisor<T extends { type: string }> {
     this.lastLineAt = Date.now();
     this.readyAt = 0;
     const stderr = this.readStderr(child);
-    void this.read(child).finally(async () => {
+    this.reading = this.read(child).catch((error) => logger.warn(`probe ${this.options.probe.name}: reading its output failed: ${error}`));
+    void this.reading.finally(async () => {
       const code = await child.exited;
       const errors = bpftraceErrors(await stderr.catch(() => ""));
       // The wrapper exits with 128+N when the probe died of signal N (sh's convention).
@@ -206,7 +215,7 @@ export class ProbeSupervisor<T extends { type: string }> {
 
   private async read(child: ReturnType<typeof Bun.spawn>): Promise<void> {
     const parser = ndjson.parse();
-    parser.on("data", (value: unknown) => this.line(value));
+    parser.on("data", (value: unknown) => (this.options.probe.output === "json" ? this.jsonRecord(value) : this.line(value)));
     // ndjson reports a line that is not JSON as an error event and goes on with the next one.
     parser.on("error", (error: Error) => {
       this.lastLineAt = Date.now();
@@ -249,6 +258,34 @@ export class ProbeSupervisor<T extends { type: string }> {
     return kept + partial;
   }
 
+  /** One record of `bpftrace -f json`: printf text (our own NDJSON lines), a map, or lost events. */
+  private jsonRecord(value: unknown): void {
+    const record = value as { type?: unknown; data?: unknown } | null;
+    if (record?.type === "printf" && typeof record.data === "string") {
+      for (const text of record.data.split("\n")) {
+        if (text.trim() === "") continue;
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          this.lastLineAt = Date.now();
+          this.bad(`not JSON: ${text.slice(0, 120)}`);
+          continue;
+        }
+        this.line(parsed);
+      }
+    } else if (record?.type === "map" && record.data && typeof record.data === "object") {
+      for (const [name, data] of Object.entries(record.data)) this.line({ type: "map", name, data });
+    } else if (record?.type === "lost_events") {
+      this.lastLineAt = Date.now();
+      this.state.lost_events += Number((record.data as { events?: unknown } | undefined)?.events) || 0;
+    } else if (record?.type === "attached_probes") {
+      this.lastLineAt = Date.now();
+    } else {
+      this.line(value);
+    }
+  }
+
   private line(value: unknown): void {
     this.lastLineAt = Date.now();
     const type = (value as { type?: unknown } | null)?.type;
@@ -277,6 +314,7 @@ export class ProbeSupervisor<T extends { type: string }> {
     this.state.state = "running";
     this.state.started_at = new Date().toISOString();
     this.failedStarts = 0;
+    this.options.onReady?.();
     if (this.openGap) {
       this.openGap.to_ms = this.readyAt;
       this.options.onGap?.(this.openGap);
@@ -368,6 +406,8 @@ export class ProbeSupervisor<T extends { type: string }> {
     // The wrapper's watcher ends with its stdin; the wrapper with the probe.
     (child?.stdin as { end?: () => void } | undefined)?.end?.();
     if (child) child.kill("SIGKILL");
+    // What the probe printed on its way out (bpftrace's END: final maps) is handled before stop() returns.
+    await Promise.race([this.reading, Bun.sleep(this.options.stopStepMs ?? STOP_STEP_MS)]);
     this.child = null;
     this.probePid = null;
     this.state.pid = null;
@@ -377,10 +417,10 @@ export class ProbeSupervisor<T extends { type: string }> {
   }
 }
 
-function defaultCommand(scriptPath: string): string[] {
+function defaultCommand(scriptPath: string, args: string[], json: boolean): string[] {
   const bpftrace = which("bpftrace");
   if (!bpftrace) throw new Error("bpftrace is not installed (dnf install -y bpftrace, or apt-get install -y bpftrace)");
   if (process.geteuid?.() !== 0) throw new Error("probes need root (or CAP_BPF + CAP_PERFMON): run ipcscope as root");
   // -q: no "Attaching N probes" line on stdout; -B none: every line reaches us at once.
-  return [bpftrace, "-q", "-B", "none", scriptPath];
+  return [bpftrace, "-q", "-B", "none", ...(json ? ["-f", "json"] : []), scriptPath, ...args];
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { captureEvents, captureSchema, MAX_CAPTURE_EVENTS, MAX_INLINE_SECONDS, MAX_JOB_SECONDS, startCaptureJob } from "../events/capture.ts";
+import { captureEvents, captureSchema, MAX_CAPTURE_EVENTS, startCaptureJob } from "../events/capture.ts";
+import { MAX_INLINE_SECONDS, MAX_JOB_SECONDS } from "../jobs.ts";
 import { eventFilterInput, filterOf } from "../events/view.ts";
 import { defineTool, READ_ONLY } from "./types.ts";
 

@@ -13,6 +13,13 @@ import waitForConnection from "./wait_for_connection.ts";
 import listConnections from "./list_connections.ts";
 import getConnectionSummary from "./get_connection_summary.ts";
 import analyzePatterns from "./analyze_patterns.ts";
+import traceSyscallErrors from "./trace_syscall_errors.ts";
+import getInterfaceTraffic from "./get_interface_traffic.ts";
+import listBpfPrograms from "./list_bpf_programs.ts";
+import dumpBpfMap from "./dump_bpf_map.ts";
+import getPacketDropSummary from "./get_packet_drop_summary.ts";
+import listPacketDrops from "./list_packet_drops.ts";
+import getTcpHealth from "./get_tcp_health.ts";
 
 export const ALL_TOOLS: readonly ToolDefinition[] = [
   getSystemInfo,
@@ -25,6 +32,13 @@ export const ALL_TOOLS: readonly ToolDefinition[] = [
   listConnections,
   getConnectionSummary,
   analyzePatterns,
+  traceSyscallErrors,
+  getInterfaceTraffic,
+  listBpfPrograms,
+  dumpBpfMap,
+  getPacketDropSummary,
+  listPacketDrops,
+  getTcpHealth,
 ] as unknown as ToolDefinition[];
 
 export interface ToolFilter {

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { captureEvents, MAX_INLINE_SECONDS } from "../events/capture.ts";
+import { captureEvents } from "../events/capture.ts";
+import { MAX_INLINE_SECONDS } from "../jobs.ts";
 import { eventViewSchema, filterOf, eventFilterInput } from "../events/view.ts";
 import { defineTool, READ_ONLY } from "./types.ts";
 

@@ -26,7 +26,7 @@ z.config({
           : `must have at most ${issue.maximum} ${issue.origin === "string" ? "characters" : "items"}, ${got}`;
       case "too_small":
         return issue.origin === "number" || issue.origin === "int"
-          ? `must be at least ${issue.minimum}, ${got}`
+          ? `must be ${issue.inclusive === false ? "more than" : "at least"} ${issue.minimum}, ${got}`
           : `must have at least ${issue.minimum} ${issue.origin === "string" ? "characters" : "items"}, ${got}`;
       case "invalid_value":
         return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}, ${got}`;

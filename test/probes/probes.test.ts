@@ -4,6 +4,7 @@
 import { describe, expect } from "bun:test";
 import { materializeProbe, PROBES, findProbe } from "../../src/probes/catalog.ts";
 import { verifyProbe } from "../../src/probes/verify.ts";
+import { rewriteForKernel } from "../../src/health/drops.ts";
 import { testWithBpf } from "../helpers.ts";
 
 describe("probes on this kernel", () => {
@@ -12,6 +13,13 @@ describe("probes on this kernel", () => {
       expect(await verifyProbe(probe)).toEqual({ ok: true, detail: "loaded and attached" });
     }, 30_000);
   }
+
+  testWithBpf("trace_drops as rewritten for kernels without a drop reason (before 5.17) loads too", async () => {
+    const probe = findProbe("trace_drops")!;
+    const rewritten = rewriteForKernel({ reasons: false, names: new Map() })!(probe.source);
+    expect(rewritten).not.toContain("args->reason");
+    expect(await verifyProbe({ ...probe, source: rewritten })).toEqual({ ok: true, detail: "loaded and attached" });
+  }, 30_000);
 
   testWithBpf("trace_exec reports the exec and exit code of a process the test starts", async () => {
     const file = materializeProbe(findProbe("trace_exec")!);

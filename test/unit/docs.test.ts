@@ -15,7 +15,7 @@ test("docs/structure.md lists every file under src, probes, scripts, bench and t
   const structure = readFileSync(join(ROOT, "docs", "structure.md"), "utf8");
   const listed = (path: string) =>
     structure.includes(`${path} `) ||
-    /^test\/(unit|__toolsnaps__|fixtures\/(os-release|ss|proc))\//.test(path);
+    /^test\/(unit|__toolsnaps__|fixtures\/(os-release|ss|proc|bpftool|tracefs))\//.test(path);
   const missing = ["src", "probes", "scripts", "bench", "test"].flatMap(files).filter((path) => !listed(path));
   expect(missing).toEqual([]);
 });
