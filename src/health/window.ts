@@ -43,6 +43,8 @@ export interface WindowOptions<S> {
   maxSamples?: number;
   /** Told after each map print (about every second): e.g. to name sockets while they still exist. */
   onMap?: (name: string, counts: Map<string, number>) => void;
+  /** Instead of bpftrace (tests: a program that prints what `bpftrace -f json` would). */
+  command?: (scriptPath: string, args: string[], json: boolean) => string[];
   /** Adapts the script to this kernel before it runs (e.g. a tracepoint field older kernels lack). */
   rewrite?: (source: string) => string;
 }
@@ -77,6 +79,9 @@ export class ProbeWindow<S extends { type: string } = { type: string }> {
     this.supervisor = new ProbeSupervisor({
       probe,
       args: options.args,
+      command: options.command,
+      // A probe that dies mid-window is back after its compile time plus this: the gap stays short.
+      initialBackoffMs: 200,
       schema: schema as z.ZodType<S | z.infer<typeof mapLineSchema>>,
       // A probe that never gets going is not retried: the caller waits for an answer.
       maxFailedStarts: 1,
@@ -177,6 +182,8 @@ export class ProbeWindow<S extends { type: string } = { type: string }> {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.timer) clearTimeout(this.timer);
+      // Stopped (cancelled, stop_capture) while bpftrace was still compiling: start() gives up now.
+      if (this.readyAt === null) this.readySignal.reject(new ToolError(`probe ${this.options.probe} was stopped before it attached`));
       this.endedAt = Date.now();
       await this.supervisor.stop();
       this.done = true;
