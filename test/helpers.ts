@@ -71,12 +71,14 @@ export interface HttpServer {
   stop: () => Promise<number>;
 }
 
-/** Starts `ipcscope serve --http --port 0` and waits for the line that names its URL. */
-export async function startHttpServer(extraArgs: string[] = []): Promise<HttpServer> {
+/** Starts `ipcscope serve --http --port 0` (with extra environment variables) and waits for the line that names its URL. */
+export async function startHttpServer(extraArgs: string[] = [], options: { env?: Record<string, string> } = {}): Promise<HttpServer> {
   const proc = Bun.spawn([await ensureBinary(), "serve", "--http", "--port", "0", ...extraArgs], {
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
+    // Bun.spawn does not see later changes to process.env: pass them explicitly.
+    env: { ...process.env, ...options.env },
   });
   let stderr = "";
   const reader = proc.stderr.getReader();

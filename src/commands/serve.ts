@@ -6,6 +6,8 @@ import { accessSync, constants, mkdirSync } from "node:fs";
 import { stopAllJobs } from "../jobs.ts";
 import { configureMonitor, getMonitor, stopMonitor, type MonitorOptions } from "../events/monitor.ts";
 import { parseToolsets, selectTools } from "../tools/index.ts";
+import { configureSignals } from "../tools/send_signal_to_pid.ts";
+import { DEFAULT_DENY_COMMANDS, parseNameList } from "../signals/policy.ts";
 import { applyLogLevel, logLevelArg, toolFilterArgs } from "./_shared.ts";
 
 export function parsePort(value: string): number {
@@ -53,6 +55,27 @@ export default defineCommand({
       description: "Keep the event history in DIR/events.db across restarts (default: in memory)",
       valueHint: "dir",
     },
+    "allow-signals": {
+      type: "boolean",
+      description: "Let send_signal_to_pid send signals (preview + confirm, protections, audit); off by default",
+      default: false,
+    },
+    "signal-deny-commands": {
+      type: "string",
+      description: "Process names send_signal_to_pid never signals (comma list; \"\" for none)",
+      default: DEFAULT_DENY_COMMANDS,
+      valueHint: "list",
+    },
+    "signal-allow-users": {
+      type: "string",
+      description: "Only signal processes of these users (names or uids, comma list; default: any user)",
+      valueHint: "list",
+    },
+    "signal-deny-users": {
+      type: "string",
+      description: "Never signal processes of these users (names or uids, comma list); wins over --signal-allow-users",
+      valueHint: "list",
+    },
     ...toolFilterArgs,
     ...logLevelArg,
   },
@@ -63,6 +86,7 @@ export default defineCommand({
     if (!["auto", "ebpf", "ss-poll"].includes(source)) throw new UsageError(`--events-source: unknown source "${source}"; use auto, ebpf or ss-poll`);
     configureMonitor({ stateDir: args["state-dir"], source: source as MonitorOptions["source"] });
     if (args["state-dir"] !== undefined) checkStateDir(args["state-dir"]);
+    configureSignalsFromFlags(args, tools);
     if (args.monitor && tools.some((tool) => tool.toolset === "events")) getMonitor();
     if (!args.http) {
       // The server modules (and the MCP SDK under them) load only here: the one-shot commands
@@ -108,6 +132,29 @@ export default defineCommand({
 async function shutdown(): Promise<void> {
   await stopAllJobs();
   await stopMonitor();
+}
+
+/** send_signal_to_pid's policy from the --allow-signals and --signal-* flags. */
+function configureSignalsFromFlags(args: Record<string, unknown>, tools: readonly { name: string }[]): void {
+  const policy = {
+    enabled: args["allow-signals"] === true,
+    denyCommands: parseNameList(args["signal-deny-commands"] as string | undefined, "--signal-deny-commands"),
+    allowUsers: parseNameList(args["signal-allow-users"] as string | undefined, "--signal-allow-users"),
+    denyUsers: parseNameList(args["signal-deny-users"] as string | undefined, "--signal-deny-users"),
+  };
+  configureSignals({ policy, stateDir: args["state-dir"] as string | undefined });
+  if (!policy.enabled) return;
+  if (!tools.some((tool) => tool.name === "send_signal_to_pid")) {
+    logger.warn("--allow-signals has no effect: send_signal_to_pid is not served (--read-only or --toolsets)");
+    return;
+  }
+  logger.warn(
+    `signals ENABLED (--allow-signals): send_signal_to_pid may signal processes after a confirmed preview; ` +
+      `never: pid 1, kernel threads, ipcscope and its parents, commands ${policy.denyCommands.join(",") || "(none)"}` +
+      (policy.denyUsers.length > 0 ? `, users ${policy.denyUsers.join(",")}` : "") +
+      (policy.allowUsers.length > 0 ? `; only users ${policy.allowUsers.join(",")}` : "") +
+      `; audit: ${args["state-dir"] === undefined ? "this log only" : `${args["state-dir"]}/audit.log and this log`}`,
+  );
 }
 
 function checkStateDir(dir: string): void {

@@ -75,8 +75,10 @@ describe("ipcscope for people", () => {
       "get_connection_summary",
       "analyze_patterns",
     ]);
-    const none = await runBinary(["tools", "--json", "--toolsets", "actions"]);
-    expect(JSON.parse(none.stdout)).toEqual([]);
+    const actions = await runBinary(["tools", "--json", "--toolsets", "actions"]);
+    expect((JSON.parse(actions.stdout) as { name: string; annotations: { destructiveHint: boolean } }[]).map((tool) => [tool.name, tool.annotations.destructiveHint])).toEqual([["send_signal_to_pid", true]]);
+    const readOnly = await runBinary(["tools", "--json", "--toolsets", "actions", "--read-only"]);
+    expect(JSON.parse(readOnly.stdout)).toEqual([]);
   });
 
   test("doctor prints a report with a verdict, and --json the same facts as get_system_info", async () => {
