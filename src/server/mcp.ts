@@ -3,6 +3,8 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { LoggingLevel } from "@modelcontextprotocol/sdk/types.js";
 import type { LogObject } from "consola/core";
 import { logger, onLog } from "../logger.ts";
+import { registerPrompts } from "../prompts/mcp.ts";
+import { registerResources } from "../resources/index.ts";
 import { invokeTool } from "../tools/index.ts";
 import type { ToolContext, ToolDefinition } from "../tools/types.ts";
 import { VERSION } from "../version.ts";
@@ -62,6 +64,10 @@ export function createMcpServer(options: { tools: readonly ToolDefinition[]; via
       },
     );
   }
+
+  // Prompts and resources read only, like the snapshot tools: offered whatever --toolsets says.
+  registerPrompts(server);
+  registerResources(server, options.via);
 
   // Log records reach the client as notifications/message once it has initialized (nothing may
   // precede the initialize response). A failure to send (client gone) must not log again, or it

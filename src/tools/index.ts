@@ -20,6 +20,8 @@ import dumpBpfMap from "./dump_bpf_map.ts";
 import getPacketDropSummary from "./get_packet_drop_summary.ts";
 import listPacketDrops from "./list_packet_drops.ts";
 import getTcpHealth from "./get_tcp_health.ts";
+import sendSignalToPid from "./send_signal_to_pid.ts";
+import generateIpcAnalysisPrompt from "./generate_ipc_analysis_prompt.ts";
 
 export const ALL_TOOLS: readonly ToolDefinition[] = [
   getSystemInfo,
@@ -39,6 +41,8 @@ export const ALL_TOOLS: readonly ToolDefinition[] = [
   getPacketDropSummary,
   listPacketDrops,
   getTcpHealth,
+  sendSignalToPid,
+  generateIpcAnalysisPrompt,
 ] as unknown as ToolDefinition[];
 
 export interface ToolFilter {
