@@ -1,47 +1,13 @@
 // The /proc side of send_signal_to_pid: the facts the protection rules need (state, flags, thread
 // group, real and effective uid), ipcscope's own ancestry, a process's children, and watching what
 // a signalled process does next. Gone processes are answers (null), as in snapshot/proc.ts.
-import { readFileSync } from "node:fs";
-import { listPids, readProcess, userName, type ProcessInfo } from "../snapshot/proc.ts";
+import { listPids, parseStat, readProcess, readText, userName, type ProcessInfo, type StatFields } from "../snapshot/proc.ts";
 import { statusField } from "../system/parse.ts";
 import type { TargetFacts } from "./policy.ts";
 
-function readText(path: string): string | null {
-  try {
-    return readFileSync(path, "latin1");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ESRCH" || code === "EACCES" || code === "EPERM") return null;
-    throw error;
-  }
-}
-
-export interface StatFields {
-  state: string;
-  ppid: number;
-  /** Field 9: PF_* flags of the task (PF_KTHREAD among them). */
-  flags: number;
-  /** Field 22, clock ticks after boot. */
-  start_time_ticks: number;
-}
-
-/** /proc/PID/stat → the fields the rules use, counted from the last ')' (comm may hold ')' and spaces). */
-export function parseStatFields(text: string): StatFields | null {
-  const close = text.lastIndexOf(")");
-  if (close < 0) return null;
-  // After ") ": field 3 (state) is index 0, so field N is index N - 3.
-  const fields = text.slice(close + 2).trim().split(" ");
-  const state = fields[0];
-  const ppid = Number(fields[1]);
-  const flags = Number(fields[6]);
-  const start = Number(fields[19]);
-  if (!state || fields[19] === undefined || ![ppid, flags, start].every(Number.isSafeInteger)) return null;
-  return { state, ppid, flags, start_time_ticks: start };
-}
-
 export function readStat(pid: number): StatFields | null {
   const text = readText(`/proc/${pid}/stat`);
-  return text === null ? null : parseStatFields(text);
+  return text === null ? null : parseStat(text);
 }
 
 /** ps's names of the state letters (proc(5)). */

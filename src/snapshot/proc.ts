@@ -47,7 +47,8 @@ function isExpected(error: unknown): boolean {
   return EXPECTED_ERRNO.has((error as NodeJS.ErrnoException)?.code ?? "");
 }
 
-function readText(path: string): string | null {
+/** A /proc file's text, or null when the process is gone or hidden (ENOENT, ESRCH, EACCES, EPERM). */
+export function readText(path: string): string | null {
   try {
     return readFileSync(path, "latin1");
   } catch (error) {
@@ -75,20 +76,30 @@ export function bracketedInode(link: string, prefix: string): number | null {
 // ---------------------------------------------------------------------------------------------
 // /proc/PID/stat
 
+export interface StatFields {
+  state: string;
+  ppid: number;
+  /** Field 9: PF_* flags of the task (PF_KTHREAD among them). */
+  flags: number;
+  /** Field 22, clock ticks after boot. */
+  start_time_ticks: number;
+}
+
 /**
  * Parses /proc/PID/stat. The comm field in parentheses may itself contain spaces and ')' (a process
  * may name itself "a) b (c"), so the fields are counted from the LAST ')'.
  */
-export function parseStat(text: string): { ppid: number; start_time_ticks: number; state: string } | null {
+export function parseStat(text: string): StatFields | null {
   const close = text.lastIndexOf(")");
   if (close < 0) return null;
   // After ") ": field 3 (state) is index 0, so field N is index N - 3.
   const fields = text.slice(close + 2).trim().split(" ");
   const state = fields[0];
   const ppid = Number(fields[1]);
+  const flags = Number(fields[6]);
   const start = Number(fields[19]);
-  if (!state || !Number.isInteger(ppid) || !Number.isInteger(start) || fields[19] === undefined) return null;
-  return { ppid, start_time_ticks: start, state };
+  if (!state || fields[19] === undefined || ![ppid, flags, start].every(Number.isSafeInteger)) return null;
+  return { state, ppid, flags, start_time_ticks: start };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PF_KTHREAD } from "../../../src/signals/policy.ts";
-import { ancestorsOf, childrenOf, parseStatFields, readTarget, startTimeIso, watchAfterSignal } from "../../../src/signals/target.ts";
+import { parseStat } from "../../../src/snapshot/proc.ts";
+import { ancestorsOf, childrenOf, readTarget, startTimeIso, watchAfterSignal } from "../../../src/signals/target.ts";
 import { ROOT } from "../../helpers.ts";
 
 const stat = (name: string) => readFileSync(join(ROOT, "test/fixtures/proc/stat", name), "utf8");
@@ -19,20 +20,20 @@ function sleeper(): Bun.Subprocess {
 }
 const never = new AbortController().signal;
 
-describe("parseStatFields", () => {
+describe("parseStat", () => {
   test("reads state, ppid, flags and start time after a comm with parentheses and a fake state", () => {
-    expect(parseStatFields(stat("captured-comm-looks-like-fields.txt"))).toEqual({ state: "R", ppid: 15131, flags: 4194304, start_time_ticks: 83810 });
-    expect(parseStatFields(stat("captured-comm-with-parens.txt"))).toEqual({ state: "R", ppid: 15089, flags: 4194304, start_time_ticks: 82203 });
+    expect(parseStat(stat("captured-comm-looks-like-fields.txt"))).toEqual({ state: "R", ppid: 15131, flags: 4194304, start_time_ticks: 83810 });
+    expect(parseStat(stat("captured-comm-with-parens.txt"))).toEqual({ state: "R", ppid: 15089, flags: 4194304, start_time_ticks: 82203 });
   });
 
   test("kthreadd carries PF_KTHREAD; a user process does not", () => {
-    expect(parseStatFields(stat("captured-kthreadd.txt"))!.flags & PF_KTHREAD).toBe(PF_KTHREAD);
-    expect(parseStatFields(stat("captured-comm-with-parens.txt"))!.flags & PF_KTHREAD).toBe(0);
+    expect(parseStat(stat("captured-kthreadd.txt"))!.flags & PF_KTHREAD).toBe(PF_KTHREAD);
+    expect(parseStat(stat("captured-comm-with-parens.txt"))!.flags & PF_KTHREAD).toBe(0);
   });
 
   test("truncated or garbled text is null", () => {
-    expect(parseStatFields("42 (x) S 1 2 3")).toBeNull();
-    expect(parseStatFields("no parenthesis")).toBeNull();
+    expect(parseStat("42 (x) S 1 2 3")).toBeNull();
+    expect(parseStat("no parenthesis")).toBeNull();
   });
 });
 

@@ -95,12 +95,12 @@ describe("parseCgroup", () => {
 
 describe("parseStat", () => {
   test("reads a captured stat whose comm has spaces and parentheses", () => {
-    expect(parseStat(fixture("stat", "captured-comm-with-parens.txt"))).toEqual({ ppid: 15089, start_time_ticks: 82203, state: "R" });
+    expect(parseStat(fixture("stat", "captured-comm-with-parens.txt"))).toEqual({ ppid: 15089, start_time_ticks: 82203, state: "R", flags: 4194304 });
   });
 
   test("reads a captured stat whose comm looks like the fields that follow it", () => {
     // comm is "e) Z 1 2 (3)": a parser that stops at the first ')' reads state "Z" and ppid 1.
-    expect(parseStat(fixture("stat", "captured-comm-looks-like-fields.txt"))).toEqual({ ppid: 15131, start_time_ticks: 83810, state: "R" });
+    expect(parseStat(fixture("stat", "captured-comm-looks-like-fields.txt"))).toEqual({ ppid: 15131, start_time_ticks: 83810, state: "R", flags: 4194304 });
   });
 
   test("reads kthreadd's stat, whose ppid is 0", () => {
