@@ -11,24 +11,8 @@ export const COMM_MAX = 15;
 /** by_syscall and by_errno: the top this many. */
 const TOP = 20;
 
-/**
- * Codes the kernel uses inside a syscall that is interrupted by a signal: the sys_exit tracepoint
- * sees them before the signal is handled (userspace gets EINTR, or the call is restarted).
- */
-const RESTART_CODES: Record<number, string> = {
-  512: "ERESTARTSYS",
-  513: "ERESTARTNOINTR",
-  514: "ERESTARTNOHAND",
-  515: "ENOIOCTLCMD",
-  516: "ERESTART_RESTARTBLOCK",
-};
-
 /** The return from a signal handler (rt_sigreturn) exits with syscall number -1 and the result it restores. */
 const SIGNAL_RETURN = "(signal return)";
-
-export function errorName(errno: number): string {
-  return RESTART_CODES[errno] ?? errnoName(errno);
-}
 
 export function callName(nr: number, arch: string): string {
   return nr < 0 ? SIGNAL_RETURN : syscallName(nr, arch);
@@ -115,7 +99,7 @@ export function summarizeSyscallErrors(counts: Map<string, number>, total: numbe
       syscall: callName(key.nr, arch),
       syscall_nr: key.nr,
       errno: key.errno,
-      errno_name: errorName(key.errno),
+      errno_name: errnoName(key.errno),
       count: n,
       per_second: perSecond(n, options.durationS),
     });
@@ -129,7 +113,7 @@ export function summarizeSyscallErrors(counts: Map<string, number>, total: numbe
     rows: rows.slice(0, options.limit),
     truncated: rows.length > options.limit,
     by_syscall: top(bySyscall, TOP).map(([nr, n]) => ({ syscall: callName(nr, arch), syscall_nr: nr, count: n })),
-    by_errno: top(byErrno, TOP).map(([errno, n]) => ({ errno, errno_name: errorName(errno), count: n })),
+    by_errno: top(byErrno, TOP).map(([errno, n]) => ({ errno, errno_name: errnoName(errno), count: n })),
   };
 }
 

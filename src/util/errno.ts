@@ -14,6 +14,9 @@ const NAMES: Record<number, string> = {
   104: "ECONNRESET", 105: "ENOBUFS", 106: "EISCONN", 107: "ENOTCONN", 108: "ESHUTDOWN",
   110: "ETIMEDOUT", 111: "ECONNREFUSED", 112: "EHOSTDOWN", 113: "EHOSTUNREACH", 114: "EALREADY",
   115: "EINPROGRESS", 116: "ESTALE", 122: "EDQUOT", 125: "ECANCELED",
+  // Kernel-internal codes of a syscall interrupted by a signal (include/linux/errno.h). Userspace
+  // gets EINTR or a restart, but tracepoints on syscall exit (our probes) see these.
+  512: "ERESTARTSYS", 513: "ERESTARTNOINTR", 514: "ERESTARTNOHAND", 515: "ENOIOCTLCMD", 516: "ERESTART_RESTARTBLOCK",
 };
 
 /** "ENOENT" for 2 or -2; "errno 200" for a number without a name here. */

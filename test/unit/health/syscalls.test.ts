@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { callName, errorName, parseErrorKey, summarizeSyscallErrors } from "../../../src/health/syscalls.ts";
+import { callName, parseErrorKey, summarizeSyscallErrors } from "../../../src/health/syscalls.ts";
+import { errnoName } from "../../../src/util/errno.ts";
 
 // Captured from `bpftrace -q -B none -f json probes/trace_syscall_errors.bt 0 ""` on x86_64 (Linux
 // 6.18) while a copy of python3 named "err,work x" opened a missing file 5 times and connected to
@@ -32,9 +33,9 @@ describe("names", () => {
     expect(callName(-1, "x64")).toBe("(signal return)");
     expect(callName(257, "x64")).toBe("openat");
     expect(callName(56, "arm64")).toBe("openat");
-    expect(errorName(2)).toBe("ENOENT");
-    expect(errorName(514)).toBe("ERESTARTNOHAND");
-    expect(errorName(4000)).toBe("errno 4000");
+    expect(errnoName(2)).toBe("ENOENT");
+    expect(errnoName(514)).toBe("ERESTARTNOHAND");
+    expect(errnoName(4000)).toBe("errno 4000");
   });
 });
 
