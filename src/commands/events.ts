@@ -5,13 +5,14 @@ import { logger } from "../logger.ts";
 import { EVENT_TYPES, type EventType } from "../events/model.ts";
 import { getMonitor, stopMonitor } from "../events/monitor.ts";
 import { eventMatches, viewOf, type EventFilter, type EventView } from "../events/view.ts";
+import { formatEndpoint } from "../snapshot/cidr.ts";
 import { applyLogLevel, jsonArg, logLevelArg, print } from "./_shared.ts";
 
 /** One event as a line for people: time, type, who, and what it reached. */
 export function formatEventLine(view: EventView): string {
   const time = view.wall_time.slice(11, 23);
   const who = `${view.command || "?"}[${view.pid}]`;
-  const remote = view.path ?? (view.destination_ip !== undefined ? `${view.destination_ip.includes(":") ? `[${view.destination_ip}]` : view.destination_ip}:${view.destination_port}` : "");
+  const remote = view.path ?? (view.destination_ip !== undefined ? formatEndpoint(view.destination_ip, view.destination_port ?? null) : "");
   const local = view.local_port !== undefined && view.type !== "connect" ? `${view.local_ip}:${view.local_port}` : "";
   const details = [
     view.protocol,

@@ -1,6 +1,7 @@
 // Packet drops: the trace_drops probe's in-kernel counts and samples, named (drop reasons from the
 // tracepoint's own format, interfaces, protocols, socket owners) and grouped for the two drop tools.
 import { z } from "zod";
+import { formatEndpoint } from "../snapshot/cidr.ts";
 import { ethertypeName, hasField, interfaceNames, ipProtocolName, numericKey, SocketOwners, symbolicNames, tracepointFormat } from "./kernel.ts";
 import { type ProbeWindow, windowFields } from "./window.ts";
 
@@ -202,7 +203,8 @@ export const dropListSchema = z.object({
 });
 export type DropList = z.infer<typeof dropListSchema>;
 
-const endpoint = (addr: string, port: number) => (port ? (addr.includes(":") ? `[${addr}]:${port}` : `${addr}:${port}`) : addr);
+/** A packet's address and port; the address alone for protocols without ports (port 0). */
+const endpoint = (addr: string, port: number) => (port ? formatEndpoint(addr, port) : addr);
 
 /** The answer of list_packet_drops at any moment of the window. */
 export function dropList(window: ProbeWindow<DropSample>, kernel: DropKernel, port: number | null, owners?: SocketOwners): DropList {

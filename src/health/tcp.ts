@@ -2,6 +2,7 @@
 // connection, joined with the processes holding the sockets, and rolled up per process and per
 // destination for get_tcp_health.
 import { z } from "zod";
+import { formatEndpoint } from "../snapshot/cidr.ts";
 import type { SocketOwners } from "./kernel.ts";
 import { type ProbeWindow, windowFields } from "./window.ts";
 
@@ -67,7 +68,6 @@ export const tcpHealthSchema = z.object({
 });
 export type TcpHealth = z.infer<typeof tcpHealthSchema>;
 
-const endpoint = (addr: string, port: number) => (addr.includes(":") ? `[${addr}]:${port}` : `${addr}:${port}`);
 const rate = (n: number, seconds: number) => (seconds > 0 ? Math.round((n / seconds) * 100) / 100 : 0);
 
 /** The socket inodes in a @tcp map (to name their processes while they are open). */
@@ -93,8 +93,8 @@ export function summarizeTcp(map: Map<string, number>, owners: Pick<SocketOwners
     if (filter.pid !== null && owner?.pid !== filter.pid) continue;
     const id = `${key.laddr},${key.lport},${key.raddr},${key.rport},${key.inode}`;
     const row = connections.get(id) ?? {
-      local: endpoint(key.laddr, key.lport),
-      remote: endpoint(key.raddr, key.rport),
+      local: formatEndpoint(key.laddr, key.lport),
+      remote: formatEndpoint(key.raddr, key.rport),
       state: TCP_STATES[key.state] ?? (key.state === 0 ? "no socket" : String(key.state)),
       pid: owner?.pid ?? null,
       command: owner?.command ?? (key.inode === 0 ? null : "(socket closed)"),

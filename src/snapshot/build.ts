@@ -1,7 +1,7 @@
 // From the host's sockets to the answer: each socket described (direction, protocol guess),
 // grouped by process, filtered, and cut to a size an agent accepts.
 import type { HostSocket, HostSockets } from "./collect.ts";
-import { cidrContains, isLoopbackIp, type Cidr } from "./cidr.ts";
+import { cidrContains, formatEndpoint, isLoopbackIp, type Cidr } from "./cidr.ts";
 import type { Connection, ProcessEntry, Snapshot } from "./model.ts";
 import type { ProcessInfo } from "./proc.ts";
 import { identifyInet, identifyUnix, type ProtocolGuess } from "./protocols.ts";
@@ -56,11 +56,6 @@ export function listeningPorts(sockets: readonly HostSocket[]): Set<string> {
     }
   }
   return keys;
-}
-
-function formatEndpoint(address: string, port: number | null): string {
-  const host = address.includes(":") ? `[${address}]` : address;
-  return `${host}:${port ?? "*"}`;
 }
 
 const connected = (socket: HostSocket) => socket.peer.port !== null && socket.peer.address !== "*";

@@ -73,3 +73,9 @@ export function cidrContains(cidr: Cidr, ip: string): boolean {
   const shift = BigInt((cidr.v6 ? 128 : 32) - cidr.bits);
   return (value >> shift) << shift === cidr.base;
 }
+
+/** "10.0.0.1:80", "[::1]:80", or "host:*" without a port. */
+export function formatEndpoint(address: string, port: number | null): string {
+  const host = address.includes(":") ? `[${address}]` : address;
+  return `${host}:${port ?? "*"}`;
+}
