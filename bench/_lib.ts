@@ -7,6 +7,7 @@
 // Importing this module installs handlers for SIGINT, SIGTERM, SIGHUP and exit that SIGKILL every
 // tracked child still running: a bench that dies half-way must not leave load generators behind.
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { basename, join, resolve } from "node:path";
 
 /** The repository root (bench/..). */
@@ -53,6 +54,14 @@ export function integerOption(flag: string, value: string | undefined, min: numb
     fail(`${flag} needs an integer from ${min} to ${max}, got ${JSON.stringify(value ?? "")}`);
   }
   return n;
+}
+
+/** --storm-cpu: a CPU number of this machine, or "any" (null: the scheduler places the storm). */
+export function stormCpuOption(flag: string, value: string | undefined): number | null {
+  const last = availableParallelism() - 1;
+  if (value === "any") return null;
+  if (value === undefined || !/^\d+$/.test(value) || Number(value) > last) fail(`${flag} needs a CPU number from 0 to ${last} or "any", got ${JSON.stringify(value ?? "")}`);
+  return Number(value);
 }
 
 /**

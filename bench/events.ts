@@ -17,9 +17,8 @@
 // Run as root (bpftrace needs it). Every process this starts (servers, storms) is waited for or
 // killed by pid, also on an error or Ctrl-C; a server's bpftrace that outlives it is reported and killed.
 import { existsSync, readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { type BaseOptions, BenchError, DEFAULT_BINARY, PYTHON, type Server, fail, integerOption, log, parseOptions, runMain, sleep } from "./_lib.ts";
-import { adopt, runStorm, type StormResult, startServer, stop, tail } from "./_lib.ts";
+import { adopt, runStorm, stormCpuOption, type StormResult, startServer, stop, tail } from "./_lib.ts";
 import { type Stats, fixed, ratio, round, roundStats, stats, times } from "./_lib.ts";
 
 /** bpftrace compiles the probe with LLVM before it attaches: seconds, more on a busy 2-core machine. */
@@ -72,13 +71,7 @@ function parseArgs(argv: string[]): Options {
       case "--seconds": options.seconds = integerOption(flag, value(), 1, 600); return true;
       case "--rate": options.rate = integerOption(flag, value(), 0, 1_000_000); return true;
       case "--cpu-seconds": options.cpuSeconds = integerOption(flag, value(), 1, 600); return true;
-      case "--storm-cpu": {
-        const cpu = value();
-        const last = availableParallelism() - 1;
-        if (cpu !== "any" && !(cpu !== undefined && /^\d+$/.test(cpu) && Number(cpu) <= last)) fail(`--storm-cpu needs a CPU number from 0 to ${last} or "any", got ${JSON.stringify(cpu ?? "")}`);
-        options.stormCpu = cpu === "any" ? null : Number(cpu);
-        return true;
-      }
+      case "--storm-cpu": options.stormCpu = stormCpuOption(flag, value()); return true;
       default: return false;
     }
   });

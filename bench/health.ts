@@ -13,10 +13,9 @@
 // load, or died during a storm). Run as root (bpftrace needs it); every bpftrace and storm it starts
 // is killed by pid on an error or Ctrl-C.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { parseProbeHeader } from "../src/probes/catalog.ts";
-import { type BaseOptions, BenchError, DEFAULT_BINARY, PYTHON, ROOT, type Seen, type StormResult, drain, fail, integerOption, log, parseOptions, runMain, runStorm, sleep } from "./_lib.ts";
+import { type BaseOptions, BenchError, DEFAULT_BINARY, PYTHON, ROOT, type Seen, type StormResult, drain, fail, integerOption, log, parseOptions, runMain, runStorm, stormCpuOption, sleep } from "./_lib.ts";
 import { stop, tail, track, waitForLine } from "./_lib.ts";
 import { fixed, ratio, roundStats, stats, times } from "./_lib.ts";
 
@@ -57,13 +56,7 @@ function parseArgs(argv: string[]): Options {
         options.probes = names;
         return true;
       }
-      case "--storm-cpu": {
-        const cpu = value();
-        const last = availableParallelism() - 1;
-        if (cpu !== "any" && !(cpu !== undefined && /^\d+$/.test(cpu) && Number(cpu) <= last)) fail(`--storm-cpu needs a CPU number from 0 to ${last} or "any", got ${JSON.stringify(cpu ?? "")}`);
-        options.stormCpu = cpu === "any" ? null : Number(cpu);
-        return true;
-      }
+      case "--storm-cpu": options.stormCpu = stormCpuOption(flag, value()); return true;
       default: return false;
     }
   });
