@@ -69,10 +69,6 @@ function find(id: string) {
   return entry;
 }
 
-export function jobKind(id: string): string {
-  return find(id).kind;
-}
-
 export function jobResult(id: string): { kind: string; result: Record<string, unknown> } {
   const entry = find(id);
   return { kind: entry.kind, result: entry.job.result() };
