@@ -32,7 +32,8 @@ const COLUMNS: Partial<Record<number, Counter>> = {
   10: "tx_errors",
   11: "tx_dropped",
 };
-const COUNTERS: readonly Counter[] = ["rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "tx_bytes", "tx_packets", "tx_errors", "tx_dropped"];
+/** Every counter read, in the order the answers list them. */
+const COUNTERS = ["rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_errors", "tx_errors", "rx_dropped", "tx_dropped"] as const satisfies readonly Counter[];
 
 /**
  * /proc/net/dev text → counters by interface name, in the file's order. The two header lines and
@@ -57,17 +58,18 @@ export function parseProcNetDev(text: string): Map<string, InterfaceCounters> {
 }
 
 const rate = (delta: number, seconds: number) => Math.round((delta / seconds) * 100) / 100;
+type PerSecond = { [C in (typeof COUNTERS)[number] as `${C}_per_s`]: number };
+
+const perSecondShape = Object.fromEntries(COUNTERS.map((counter) => [`${counter}_per_s`, z.number()])) as { [K in keyof PerSecond]: z.ZodNumber };
+
+/** Each counter's change over the window, per second. */
+function perSecond(window: Record<Counter, number>, seconds: number): PerSecond {
+  return Object.fromEntries(COUNTERS.map((counter) => [`${counter}_per_s`, rate(window[counter], seconds)])) as PerSecond;
+}
 
 export const interfaceTrafficSchema = z.object({
   interface: z.string(),
-  rx_packets_per_s: z.number(),
-  tx_packets_per_s: z.number(),
-  rx_bytes_per_s: z.number(),
-  tx_bytes_per_s: z.number(),
-  rx_errors_per_s: z.number(),
-  tx_errors_per_s: z.number(),
-  rx_dropped_per_s: z.number(),
-  tx_dropped_per_s: z.number(),
+  ...perSecondShape,
   window: z
     .object({
       rx_packets: z.number(),
@@ -91,14 +93,7 @@ export type InterfaceTraffic = z.infer<typeof interfaceTrafficSchema>;
 
 export const trafficTotalsSchema = z.object({
   interfaces: z.number(),
-  rx_packets_per_s: z.number(),
-  tx_packets_per_s: z.number(),
-  rx_bytes_per_s: z.number(),
-  tx_bytes_per_s: z.number(),
-  rx_errors_per_s: z.number(),
-  tx_errors_per_s: z.number(),
-  rx_dropped_per_s: z.number(),
-  tx_dropped_per_s: z.number(),
+  ...perSecondShape,
   rx_errors: z.number().describe("During the window"),
   tx_errors: z.number().describe("During the window"),
   rx_dropped: z.number().describe("During the window"),
@@ -126,24 +121,8 @@ export function computeTraffic(
     const window = Object.fromEntries(COUNTERS.map((counter) => [counter, delta(counter)])) as Record<Counter, number>;
     interfaces.push({
       interface: name,
-      rx_packets_per_s: rate(window.rx_packets, elapsedS),
-      tx_packets_per_s: rate(window.tx_packets, elapsedS),
-      rx_bytes_per_s: rate(window.rx_bytes, elapsedS),
-      tx_bytes_per_s: rate(window.tx_bytes, elapsedS),
-      rx_errors_per_s: rate(window.rx_errors, elapsedS),
-      tx_errors_per_s: rate(window.tx_errors, elapsedS),
-      rx_dropped_per_s: rate(window.rx_dropped, elapsedS),
-      tx_dropped_per_s: rate(window.tx_dropped, elapsedS),
-      window: {
-        rx_packets: window.rx_packets,
-        tx_packets: window.tx_packets,
-        rx_bytes: window.rx_bytes,
-        tx_bytes: window.tx_bytes,
-        rx_errors: window.rx_errors,
-        tx_errors: window.tx_errors,
-        rx_dropped: window.rx_dropped,
-        tx_dropped: window.tx_dropped,
-      },
+      ...perSecond(window, elapsedS),
+      window,
       since_reset: {
         rx_errors: Number(end.rx_errors),
         tx_errors: Number(end.tx_errors),
@@ -153,21 +132,14 @@ export function computeTraffic(
       counter_reset: reset,
     });
   }
-  const sum = (pick: (entry: InterfaceTraffic) => number) => interfaces.reduce((total, entry) => total + pick(entry), 0);
+  const summed = Object.fromEntries(COUNTERS.map((counter) => [counter, interfaces.reduce((total, entry) => total + entry.window[counter], 0)])) as Record<Counter, number>;
   const totals: TrafficTotals = {
     interfaces: interfaces.length,
-    rx_packets_per_s: rate(sum((e) => e.window.rx_packets), elapsedS),
-    tx_packets_per_s: rate(sum((e) => e.window.tx_packets), elapsedS),
-    rx_bytes_per_s: rate(sum((e) => e.window.rx_bytes), elapsedS),
-    tx_bytes_per_s: rate(sum((e) => e.window.tx_bytes), elapsedS),
-    rx_errors_per_s: rate(sum((e) => e.window.rx_errors), elapsedS),
-    tx_errors_per_s: rate(sum((e) => e.window.tx_errors), elapsedS),
-    rx_dropped_per_s: rate(sum((e) => e.window.rx_dropped), elapsedS),
-    tx_dropped_per_s: rate(sum((e) => e.window.tx_dropped), elapsedS),
-    rx_errors: sum((e) => e.window.rx_errors),
-    tx_errors: sum((e) => e.window.tx_errors),
-    rx_dropped: sum((e) => e.window.rx_dropped),
-    tx_dropped: sum((e) => e.window.tx_dropped),
+    ...perSecond(summed, elapsedS),
+    rx_errors: summed.rx_errors,
+    tx_errors: summed.tx_errors,
+    rx_dropped: summed.rx_dropped,
+    tx_dropped: summed.tx_dropped,
   };
   const vanished = [...before.keys()].filter((name) => !after.has(name));
   return { interfaces, totals, vanished };
