@@ -141,3 +141,19 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** Polls `get` until it gives a value (not undefined), or fails after timeoutMs naming `what`. */
+export async function until<T>(what: string, get: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000, everyMs = 100): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await get();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(everyMs);
+  }
+}
+
+/** The text parts of a tool result (an error's message), joined by newlines. */
+export function resultText(result: object): string {
+  return ((result as { content?: { text?: string }[] }).content ?? []).map((part) => part.text ?? "").join("\n");
+}

@@ -9,21 +9,11 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { EventView } from "../../src/events/view.ts";
-import { alive, hasBpftrace, hasTracefs, isRoot, ROOT, startHttpServer, testIf, testWithBpf, type HttpServer } from "../helpers.ts";
+import { alive, hasBpftrace, hasTracefs, isRoot, ROOT, startHttpServer, testIf, testWithBpf, until, type HttpServer } from "../helpers.ts";
 
 const WORKLOAD = join(ROOT, "test", "fixtures", "bin", "connection-workload.py");
 const PYTHON = "/usr/bin/python3";
 const canTrace = isRoot && hasBpftrace && hasTracefs;
-
-async function until<T>(what: string, get: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await get();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(100);
-  }
-}
 
 interface MonitorHealth {
   source: string;
@@ -36,7 +26,6 @@ async function monitorHealth(server: HttpServer): Promise<MonitorHealth> {
   if (!health.background.monitor) throw new Error(`no monitor in /health: ${JSON.stringify(health)}`);
   return health.background.monitor;
 }
-
 
 async function runWorkload(dir: string, program = PYTHON): Promise<{ pid: number; port: number; closed_port: number; unix_path: string; missing_path: string }> {
   const child = Bun.spawn([program, WORKLOAD, dir], { stdout: "pipe", stderr: "pipe" });

@@ -7,7 +7,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { BpfMap, BpfProgram, MapEntry } from "../../src/health/bpftool.ts";
 import type { InterfaceTraffic } from "../../src/health/traffic.ts";
-import { ensureBinary, firstLine, hasBpftrace, hasTracefs, type HttpServer, isRoot, startHttpServer, testIf } from "../helpers.ts";
+import { ensureBinary, firstLine, hasBpftrace, hasTracefs, type HttpServer, isRoot, resultText, startHttpServer, testIf, until } from "../helpers.ts";
 
 const PYTHON = "/usr/bin/python3";
 const SBIN_PATH = `${process.env.PATH ?? ""}:/usr/local/sbin:/usr/sbin:/sbin`;
@@ -45,20 +45,6 @@ while True:
 print(json.dumps({"sent": sent}), flush=True)
 `;
 
-async function until<T>(what: string, get: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await get();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(200);
-  }
-}
-
-function errorText(result: Record<string, unknown>): string {
-  return ((result.content ?? []) as { type: string; text: string }[]).map((part) => part.text).join("\n");
-}
-
 /** A little-endian unsigned integer from bpftool's hex bytes ("0x2d", "0x01", ...). */
 function littleEndian(bytes: unknown): bigint {
   return (bytes as string[]).reduceRight((value, byte) => (value << 8n) | BigInt(Number.parseInt(byte, 16)), 0n);
@@ -93,7 +79,7 @@ describe("get_interface_traffic on a private loopback", () => {
       const result = await mcp.callTool({ name: "get_interface_traffic", arguments: { interface: "lo", duration: 3 } }, undefined, {
         onprogress: (p) => progress.push(p.progress),
       });
-      expect(result.isError, errorText(result)).toBeFalsy();
+      expect(result.isError, resultText(result)).toBeFalsy();
       const answer = result.structuredContent as { interfaces: InterfaceTraffic[]; window_s: number; source: string; note: string; totals: { interfaces: number } };
 
       expect(answer.interfaces.map((entry) => entry.interface)).toEqual(["lo"]);
@@ -135,7 +121,7 @@ describe("health tools over HTTP", () => {
 
   async function call<T>(name: string, args: Record<string, unknown>): Promise<T> {
     const result = await mcp.callTool({ name, arguments: args });
-    expect(result.isError, errorText(result)).toBeFalsy();
+    expect(result.isError, resultText(result)).toBeFalsy();
     return result.structuredContent as T;
   }
 
@@ -155,7 +141,7 @@ describe("health tools over HTTP", () => {
           const listing = await call<Listing>("list_bpf_programs", { type: "tracepoint", name: "sys_enter_getpp", include_maps: true });
           const program = listing.programs.find((p) => p.pids.some((holder) => holder.pid === tracer.pid));
           return program ? { listing, program } : undefined;
-        });
+        }, 20_000, 200);
         expect(program).toMatchObject({ type: "tracepoint", name: "sys_enter_getpp", uid: 0 });
         expect(program.pids.find((holder) => holder.pid === tracer.pid)!.comm).toBe("bpftrace");
         expect(Date.parse(program.loaded_at!)).toBeGreaterThan(Date.now() - 120_000);
@@ -180,7 +166,7 @@ describe("health tools over HTTP", () => {
 
         // By name: ours, or (when another AT_c is loaded) a refusal that lists ours among the candidates.
         const byName = await mcp.callTool({ name: "dump_bpf_map", arguments: { name: "AT_c", max_entries: 1 } });
-        if (byName.isError) expect(errorText(byName)).toMatch(new RegExp(`maps are called "AT_c": .*\\b${counter.id} \\(AT_c, percpu_array\\)`));
+        if (byName.isError) expect(resultText(byName)).toMatch(new RegExp(`maps are called "AT_c": .*\\b${counter.id} \\(AT_c, percpu_array\\)`));
         else expect((byName.structuredContent as { map: BpfMap }).map.id).toBe(counter.id);
       } finally {
         tracer.kill("SIGINT");
@@ -195,19 +181,19 @@ describe("health tools over HTTP", () => {
   test("bad traffic inputs are refused with the parameter and the value, and the server still answers", async () => {
     const unknown = await mcp.callTool({ name: "get_interface_traffic", arguments: { interface: "nosuch0" } });
     expect(unknown.isError).toBe(true);
-    expect(errorText(unknown)).toContain('interface: no interface "nosuch0" in /proc/net/dev; known: ');
-    expect(errorText(unknown)).toMatch(/known: .*\blo\b/);
+    expect(resultText(unknown)).toContain('interface: no interface "nosuch0" in /proc/net/dev; known: ');
+    expect(resultText(unknown)).toMatch(/known: .*\blo\b/);
 
     const zero = await mcp.callTool({ name: "get_interface_traffic", arguments: { duration: 0 } });
     expect(zero.isError).toBe(true);
-    expect(errorText(zero)).toContain("duration");
-    expect(errorText(zero)).toContain("got 0");
+    expect(resultText(zero)).toContain("duration");
+    expect(resultText(zero)).toContain("got 0");
     const long = await mcp.callTool({ name: "get_interface_traffic", arguments: { duration: 56 } });
-    expect(errorText(long)).toContain("must be at most 55, got 56");
+    expect(resultText(long)).toContain("must be at most 55, got 56");
 
     const neither = await mcp.callTool({ name: "dump_bpf_map", arguments: {} });
     expect(neither.isError).toBe(true);
-    expect(errorText(neither)).toContain("give id or name");
+    expect(resultText(neither)).toContain("give id or name");
 
     const ok = await call<{ interfaces: InterfaceTraffic[]; window_s: number }>("get_interface_traffic", { duration: 0.2 });
     expect(ok.interfaces.some((entry) => entry.interface === "lo")).toBe(true);
@@ -217,12 +203,12 @@ describe("health tools over HTTP", () => {
   testIf(isRoot && hasBpftool, "root and bpftool")("an unknown map id or name is refused with the value and what to do, and the server still answers", async () => {
     const id = await mcp.callTool({ name: "dump_bpf_map", arguments: { id: 999_999_999 } });
     expect(id.isError).toBe(true);
-    expect(errorText(id)).toContain("id 999999999: bpftool failed: get map by id (999999999): No such file or directory");
-    expect(errorText(id)).toContain("list_bpf_programs include_maps=true");
+    expect(resultText(id)).toContain("id 999999999: bpftool failed: get map by id (999999999): No such file or directory");
+    expect(resultText(id)).toContain("list_bpf_programs include_maps=true");
 
     const name = await mcp.callTool({ name: "dump_bpf_map", arguments: { name: "no_such_map_42" } });
     expect(name.isError).toBe(true);
-    expect(errorText(name)).toContain('name: no map called "no_such_map_42"');
+    expect(resultText(name)).toContain('name: no map called "no_such_map_42"');
 
     const listing = await call<{ totals: { programs: number } }>("list_bpf_programs", { limit: 1 });
     expect(listing.totals.programs).toBeGreaterThanOrEqual(0);

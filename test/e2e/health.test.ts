@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect } from "bun:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { isRoot, startHttpServer, testIf, type HttpServer, hasBpftrace, hasTracefs } from "../helpers.ts";
+import { hasBpftrace, hasTracefs, isRoot, resultText, startHttpServer, testIf, until, type HttpServer } from "../helpers.ts";
 
 const canTrace = isRoot && hasBpftrace && hasTracefs;
 const hasIptables = Bun.which("iptables") !== null && Bun.which("ip") !== null;
@@ -31,8 +31,6 @@ function freePort(): number {
   server.stop(true);
   return port;
 }
-
-const text = (result: object) => ((result as { content?: { text?: string }[] }).content ?? []).map((part) => part.text ?? "").join("\n");
 
 type Structured = Record<string, unknown> & { job_id?: string; result?: Record<string, unknown> };
 
@@ -66,14 +64,11 @@ describe("kernel network health with real faults", () => {
     const started = await call(name, { ...args, background: true, duration: 60 });
     const id = started.job_id!;
     expect(id).toBeString();
-    const deadline = Date.now() + 45_000;
-    for (;;) {
+    await until(`${name}'s probe to attach`, async () => {
       const now = await call("get_capture_results", { job_id: id });
       if (now.result?.error) throw new Error(`probe failed: ${now.result.error}`);
-      if (now.result?.started_at) break;
-      if (Date.now() > deadline) throw new Error(`${name}: probe not attached after 45 s`);
-      await Bun.sleep(200);
-    }
+      return now.result?.started_at ? true : undefined;
+    }, 45_000, 200);
     await fault();
     // Let the last print of the maps see the fault (they print every second; stop prints them once more).
     await Bun.sleep(300);
@@ -174,14 +169,14 @@ describe("kernel network health with real faults", () => {
   testFaults("bad input: a clear tool error, and the server answers afterwards", async () => {
     const bad = await mcp.callTool({ name: "get_tcp_health", arguments: { remote: "not-an-ip" } });
     expect(bad.isError).toBe(true);
-    expect(text(bad)).toContain('remote: "not-an-ip" is not an IP address');
+    expect(resultText(bad)).toContain('remote: "not-an-ip" is not an IP address');
     const long = await mcp.callTool({ name: "get_packet_drop_summary", arguments: { duration: 120 } });
     expect(long.isError).toBe(true);
-    expect(text(long)).toContain("duration: 120 s is longer than an inline call may run");
+    expect(resultText(long)).toContain("duration: 120 s is longer than an inline call may run");
     const port = await mcp.callTool({ name: "list_packet_drops", arguments: { port: 70000 } });
     expect(port.isError).toBe(true);
-    expect(text(port)).toContain("port");
-    expect(text(port)).toContain("70000");
+    expect(resultText(port)).toContain("port");
+    expect(resultText(port)).toContain("70000");
     const ok = await call("get_tcp_health", { duration: 1 });
     expect(ok.done).toBe(true);
   }, 60_000);

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { SyscallErrors } from "../../src/health/syscalls.ts";
-import { firstLine, startHttpServer, testWithBpf, type HttpServer } from "../helpers.ts";
+import { firstLine, resultText, startHttpServer, testWithBpf, type HttpServer } from "../helpers.ts";
 
 const PYTHON = "/usr/bin/python3";
 /** Failed opens the child makes once told to go. */
@@ -183,7 +183,7 @@ describe("trace_syscall_errors", () => {
     const refused = async (args: Record<string, unknown>) => {
       const result = await mcp.callTool({ name: "trace_syscall_errors", arguments: args });
       expect(result.isError).toBe(true);
-      return (result.content as { type: string; text: string }[]).map((part) => part.text).join("\n");
+      return resultText(result);
     };
     expect(await refused({ duration: 0 })).toContain("duration");
     const long = await refused({ command: "a-very-long-name-20c" });
