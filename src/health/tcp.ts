@@ -45,6 +45,8 @@ export function parseTcpKey(key: string): TcpKey | null {
 const counts = { retransmits: z.number(), resets_sent: z.number(), resets_received: z.number() };
 type Counts = { retransmits: number; resets_sent: number; resets_received: number };
 const zero = (): Counts => ({ retransmits: 0, resets_sent: 0, resets_received: 0 });
+/** Most events first. */
+const byEvents = (a: Counts, b: Counts) => b.retransmits + b.resets_sent + b.resets_received - (a.retransmits + a.resets_sent + a.resets_received);
 
 const connectionSchema = z.object({
   local: z.string(),
@@ -105,7 +107,7 @@ export function summarizeTcp(map: Map<string, number>, owners: Pick<SocketOwners
     row.retransmits_per_second = rate(row.retransmits, durationS);
     connections.set(id, row);
   }
-  const rows = [...connections.values()].sort((a, b) => b.retransmits + b.resets_sent + b.resets_received - (a.retransmits + a.resets_sent + a.resets_received));
+  const rows = [...connections.values()].sort(byEvents);
   const totals = zero();
   const processes = new Map<string, { pid: number | null; command: string; connections: number } & Counts>();
   const destinations = new Map<string, { remote: string; connections: number } & Counts>();
@@ -123,7 +125,7 @@ export function summarizeTcp(map: Map<string, number>, owners: Pick<SocketOwners
     processes.set(processKey, process);
     destinations.set(row.remote, destination);
   }
-  const busiest = <T extends Counts>(list: T[]) => list.sort((a, b) => b.retransmits + b.resets_sent + b.resets_received - (a.retransmits + a.resets_sent + a.resets_received)).slice(0, 30);
+  const busiest = <T extends Counts>(list: T[]) => list.sort(byEvents).slice(0, 30);
   return {
     totals: { ...totals, retransmits_per_second: rate(totals.retransmits, durationS), resets_per_second: rate(totals.resets_sent + totals.resets_received, durationS) },
     connections: rows.slice(0, limit),
