@@ -4,8 +4,8 @@
 // so far, stop_capture ends it. Finished jobs are kept an hour.
 import { z } from "zod";
 import { ToolError } from "./errors.ts";
+import { limits } from "./limits.ts";
 
-export const MAX_RUNNING_JOBS = 4;
 /** Longest a job may run. */
 export const MAX_JOB_SECONDS = 3_600;
 /** Longest an inline window may run: clients cancel calls at 60 s. */
@@ -50,8 +50,8 @@ export function checkWindow(durationS: number, background: boolean): void {
 export function startJob(kind: string, make: () => Job): { id: string; job: Job } {
   sweep();
   const running = [...jobs.values()].filter((entry) => !entry.job.done).length;
-  if (running >= MAX_RUNNING_JOBS) {
-    throw new ToolError(`${running} background jobs are already running (at most ${MAX_RUNNING_JOBS}): stop one with stop_capture, or wait for one to end`);
+  if (running >= limits.maxJobs) {
+    throw new ToolError(`${running} background jobs are already running (at most ${limits.maxJobs}, --max-jobs): stop one with stop_capture, or wait for one to end`);
   }
   const id = `job-${nextJob++}-${Date.now().toString(36)}`;
   const job = make();

@@ -9,9 +9,10 @@ import events from "./commands/events.ts";
 import graph from "./commands/graph.ts";
 import serve from "./commands/serve.ts";
 import snapshot from "./commands/snapshot.ts";
+import token from "./commands/token.ts";
 import tools from "./commands/tools.ts";
 
-const subCommands: Record<string, CommandDef<any>> = { serve, snapshot, graph, events, doctor, tools };
+export const subCommands: Record<string, CommandDef<any>> = { serve, snapshot, graph, events, doctor, tools, token };
 
 export const main = defineCommand({
   meta: {

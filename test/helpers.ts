@@ -1,6 +1,6 @@
 // Shared by the tests: capability gates that fail in CI instead of skipping, and the compiled binary.
 import { test } from "bun:test";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 export const ROOT = join(import.meta.dir, "..");
@@ -90,7 +90,7 @@ export async function startHttpServer(extraArgs: string[] = [], options: { env?:
         const { value, done } = await reader.read();
         if (done) break;
         stderr += decoder.decode(value, { stream: true });
-        const match = /serving MCP at (http:\/\/\S+\/mcp)/.exec(stderr);
+        const match = /serving MCP at (https?:\/\/\S+\/mcp)/.exec(stderr);
         if (match) {
           clearTimeout(timer);
           resolve(new URL(match[1]!));
@@ -140,6 +140,33 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Every live process below `pid` (children, grandchildren...), from the parent pids in /proc. */
+export function descendants(pid: number): { pid: number; comm: string }[] {
+  const children = new Map<number, { pid: number; comm: string }[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // exited while we looked
+    }
+    const close = stat.lastIndexOf(")");
+    const comm = stat.slice(stat.indexOf("(") + 1, close);
+    const ppid = Number(stat.slice(close + 2).split(" ")[1]);
+    children.set(ppid, [...(children.get(ppid) ?? []), { pid: Number(entry), comm }]);
+  }
+  const found: { pid: number; comm: string }[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    for (const child of children.get(queue.shift()!) ?? []) {
+      found.push(child);
+      queue.push(child.pid);
+    }
+  }
+  return found;
 }
 
 /** Polls `get` until it gives a value (not undefined), or fails after timeoutMs naming `what`. */

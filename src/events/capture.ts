@@ -69,7 +69,8 @@ class Capture implements Job {
   }
 
   wait(signal?: AbortSignal): Promise<void> {
-    signal?.addEventListener("abort", () => this.stop(), { once: true });
+    if (signal?.aborted) this.stop();
+    else signal?.addEventListener("abort", () => this.stop(), { once: true });
     return this.finished;
   }
 

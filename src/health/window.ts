@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { ToolError } from "../errors.ts";
 import { checkWindow, type Job, startJob } from "../jobs.ts";
+import { takeProbeSlot } from "../limits.ts";
 import { findProbe } from "../probes/catalog.ts";
 import { type ProbeGap, ProbeSupervisor } from "../probes/supervisor.ts";
 import type { ToolContext } from "../tools/types.ts";
@@ -165,9 +166,16 @@ export class ProbeWindow<S extends { type: string } = { type: string }> {
     return total;
   }
 
+  /** Resolves when the window has ended and its probe has exited. */
+  whenEnded(): Promise<void> {
+    return this.ended;
+  }
+
   /** Waits for the end of the window (or an abort, which ends it early). */
   async wait(signal?: AbortSignal, progress?: ToolContext["progress"]): Promise<void> {
-    signal?.addEventListener("abort", () => void this.stop(), { once: true });
+    // A signal that fired before (while bpftrace compiled) never fires again: check it first.
+    if (signal?.aborted) void this.stop();
+    else signal?.addEventListener("abort", () => void this.stop(), { once: true });
     const ticker = progress
       ? setInterval(() => progress(Math.min(this.elapsedS(), this.options.durationS), this.options.durationS, `${this.options.probe} attached`), 1_000)
       : null;
@@ -224,7 +232,15 @@ export async function runWindow<S extends { type: string }, R extends Record<str
   ctx: Pick<ToolContext, "signal" | "progress">,
 ): Promise<R> {
   checkWindow(options.durationS, options.background);
-  const window = new ProbeWindow<S>(options);
+  const release = takeProbeSlot(options.probe);
+  let window: ProbeWindow<S>;
+  try {
+    window = new ProbeWindow<S>(options);
+  } catch (error) {
+    release();
+    throw error;
+  }
+  void window.whenEnded().then(release);
   if (options.background) {
     const job: Job = {
       get done() {
@@ -233,12 +249,25 @@ export async function runWindow<S extends { type: string }, R extends Record<str
       result: () => summarize(window),
       stop: () => window.stop(),
     };
-    const { id } = startJob(tool, () => job);
+    let id: string;
+    try {
+      ({ id } = startJob(tool, () => job));
+    } catch (error) {
+      release();
+      throw error;
+    }
     // A job that cannot start says so in its results (done, with error); the caller has its id already.
     window.start().catch(() => {});
     return { ...summarize(window), job_id: id };
   }
-  await window.start();
+  // Cancelled while bpftrace compiles: the window stops, and start() says so.
+  const stop = () => void window.stop();
+  ctx.signal.addEventListener("abort", stop, { once: true });
+  try {
+    await window.start();
+  } finally {
+    ctx.signal.removeEventListener("abort", stop);
+  }
   await window.wait(ctx.signal, ctx.progress);
   return summarize(window);
 }

@@ -1,11 +1,14 @@
 // Streamable HTTP on Bun.serve: /mcp (sessions, one McpServer each), GET /health, and the REST
-// mirror of every tool (GET /<tool>?k=v or POST /<tool> with a JSON body).
+// mirror of every tool (GET /<tool>?k=v or POST /<tool> with a JSON body). Every request passes
+// the Host/Origin allow-lists (403) and then the bearer token (401) before anything else runs.
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { logger } from "../logger.ts";
+import { runningCalls } from "../limits.ts";
 import { invokeTool } from "../tools/index.ts";
 import type { ToolDefinition } from "../tools/types.ts";
+import { checkBearer, refuseHostOrOrigin, type RequestGate } from "./auth.ts";
 import { health } from "./health.ts";
 import { createMcpServer } from "./mcp.ts";
 import { coerceQuery } from "./rest.ts";
@@ -22,12 +25,23 @@ const IDLE_TIMEOUT_SECONDS = 255;
  * CLI's `mcp list` opens a session per run and walks away), so without this they pile up.
  */
 export const SESSION_IDLE_MS = 30 * 60 * 1000;
-const SESSION_SWEEP_MS = 60 * 1000;
+export const MAX_SESSIONS = 64;
+/** How long shutdown waits for running calls to answer after cancelling them. */
+const SHUTDOWN_GRACE_MS = 5_000;
+/** Refused requests (a scanner, a wrong token) are logged at most this often, with a count. */
+const REFUSAL_WARN_EVERY_MS = 60_000;
 
 export interface HttpOptions {
   host: string;
   port: number;
   tools: readonly ToolDefinition[];
+  /** The bearer token every request but GET /health needs; null: none (loopback or --insecure-no-auth). */
+  token: string | null;
+  gate: RequestGate;
+  /** PEM certificate chain and key: served as HTTPS by Bun itself. */
+  tls?: { cert: string; key: string };
+  maxSessions?: number;
+  sessionIdleMs?: number;
 }
 
 interface Session {
@@ -88,9 +102,30 @@ function openEventStream(response: Response): Response {
   return new Response(body, { status: response.status, headers: response.headers });
 }
 
+function refusalLogger() {
+  let last = 0;
+  let quiet = 0;
+  return (message: string) => {
+    const now = Date.now();
+    if (now - last < REFUSAL_WARN_EVERY_MS) {
+      quiet++;
+      return;
+    }
+    logger.warn(`${message}${quiet > 0 ? ` (and ${quiet} more refused requests since the last warning)` : ""}`);
+    last = now;
+    quiet = 0;
+  };
+}
+
 export function startHttpServer(options: HttpOptions) {
   const sessions = new Map<string, Session>();
   const toolsByName = new Map(options.tools.map((tool) => [tool.name, tool]));
+  const maxSessions = options.maxSessions ?? MAX_SESSIONS;
+  const sessionIdleMs = options.sessionIdleMs ?? SESSION_IDLE_MS;
+  const warnRefused = refusalLogger();
+  /** Sessions being initialized: counted against the limit before they are in `sessions`. */
+  let opening = 0;
+  let stopping = false;
 
   async function handleMcp(request: Request): Promise<Response> {
     const sessionId = request.headers.get("mcp-session-id");
@@ -112,6 +147,14 @@ export function startHttpServer(options: HttpOptions) {
     }
     const initializes = Array.isArray(body) ? body.some(isInitializeRequest) : isInitializeRequest(body);
     if (!initializes) return jsonRpcError(400, -32000, "no Mcp-Session-Id header: the first request of a session must be initialize");
+    if (sessions.size + opening >= maxSessions) {
+      warnRefused(`refused a new MCP session: ${sessions.size} open (--max-sessions ${maxSessions})`);
+      return json(
+        503,
+        { jsonrpc: "2.0", error: { code: -32000, message: `${sessions.size} sessions are open, the most this server allows (--max-sessions ${maxSessions}): close one (DELETE /mcp) or retry later; idle sessions close after ${sessionIdleMs / 1000} s` }, id: null },
+        { "retry-after": "60" },
+      );
+    }
 
     const server = createMcpServer({ tools: options.tools, via: "http" });
     const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
@@ -126,12 +169,21 @@ export function startHttpServer(options: HttpOptions) {
         logger.debug(`MCP session ${transport.sessionId} closed (${sessions.size} open)`);
       }
     };
-    await server.connect(transport);
-    return openEventStream(await transport.handleRequest(request, { parsedBody: body }));
+    opening++;
+    try {
+      await server.connect(transport);
+      return openEventStream(await transport.handleRequest(request, { parsedBody: body }));
+    } finally {
+      opening--;
+    }
   }
 
   async function handleRest(request: Request, tool: ToolDefinition, url: URL): Promise<Response> {
     let args: unknown;
+    if (request.method === "GET" && tool.annotations.destructiveHint) {
+      // A GET can be sent by a link, an <img>, a prefetch: never let one change the host.
+      return json(405, { error: `GET is not allowed on /${tool.name}, which changes the host: use POST with a JSON body` }, { allow: "POST" });
+    }
     if (request.method === "GET") {
       args = coerceQuery(tool.input, url.searchParams);
     } else if (request.method === "POST") {
@@ -145,20 +197,42 @@ export function startHttpServer(options: HttpOptions) {
       return json(405, { error: `${request.method} is not allowed on /${tool.name}: use GET with query parameters or POST with a JSON body` }, { allow: "GET, POST" });
     }
     const outcome = await invokeTool(tool, args, { signal: request.signal, log: logger, via: "rest" });
-    return outcome.ok ? json(200, outcome.result) : json(400, { error: outcome.error, tool: tool.name });
+    if (outcome.ok) return json(200, outcome.result);
+    if (outcome.retryAfterS !== undefined) return json(429, { error: outcome.error, tool: tool.name }, { "retry-after": String(outcome.retryAfterS) });
+    return json(400, { error: outcome.error, tool: tool.name });
+  }
+
+  /** A refusal for a request without the right token; the client learns the scheme, nothing more. */
+  function unauthorized(request: Request, why: "missing" | "invalid", from: string): Response {
+    warnRefused(`refused ${request.method} ${new URL(request.url).pathname} from ${from}: ${why === "missing" ? "no bearer token" : "wrong bearer token"}`);
+    const challenge = why === "missing" ? 'Bearer realm="ipcscope"' : 'Bearer realm="ipcscope", error="invalid_token"';
+    const error = why === "missing" ? "authentication required: send Authorization: Bearer <token>" : "the bearer token is not valid";
+    return json(401, { error }, { "www-authenticate": challenge });
   }
 
   const server = Bun.serve({
     hostname: options.host,
     port: options.port,
     idleTimeout: IDLE_TIMEOUT_SECONDS,
-    async fetch(request) {
+    ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
+    async fetch(request, bun) {
       const url = new URL(request.url);
+      const from = bun.requestIP(request)?.address ?? "unknown";
       try {
-        if (url.pathname === "/mcp") return await handleMcp(request);
-        if (url.pathname === "/health" && request.method === "GET") {
-          return json(200, health({ transport: "http", sessions: sessions.size, tools: options.tools.length }));
+        const refused = refuseHostOrOrigin(options.gate, request.headers.get("host"), request.headers.get("origin"));
+        if (refused) {
+          warnRefused(`refused ${request.method} ${url.pathname} from ${from}: ${refused}`);
+          return json(403, { error: `forbidden: ${refused}` });
         }
+        const auth = options.token === null ? "ok" : checkBearer(request.headers.get("authorization"), options.token);
+        if (url.pathname === "/health" && request.method === "GET") {
+          // Open for load balancers and probes, but only a caller with the token learns more than "ok".
+          if (auth !== "ok") return json(200, { status: stopping ? "stopping" : "ok" });
+          return json(200, { ...health({ transport: "http", sessions: sessions.size, tools: options.tools.length }), ...(stopping ? { status: "stopping" } : {}) });
+        }
+        if (auth !== "ok") return unauthorized(request, auth, from);
+        if (stopping) return json(503, { error: "the server is shutting down" }, { "retry-after": "5" });
+        if (url.pathname === "/mcp") return await handleMcp(request);
         const tool = toolsByName.get(url.pathname.slice(1));
         if (tool) return await handleRest(request, tool, url);
         return json(404, {
@@ -177,22 +251,31 @@ export function startHttpServer(options: HttpOptions) {
   });
 
   const sweeper = setInterval(() => {
-    const cutoff = Date.now() - SESSION_IDLE_MS;
+    const cutoff = Date.now() - sessionIdleMs;
     for (const [id, session] of sessions) {
       if (session.lastSeen < cutoff) {
-        logger.debug(`MCP session ${id} idle for ${SESSION_IDLE_MS / 60000} min: closing it`);
+        logger.debug(`MCP session ${id} idle for ${sessionIdleMs / 1000} s: closing it`);
         void session.transport.close();
       }
     }
-  }, SESSION_SWEEP_MS);
+  }, Math.min(60_000, Math.max(1_000, sessionIdleMs / 4)));
   sweeper.unref();
 
   return {
     url: server.url,
     sessions,
+    /**
+     * Refuses new requests, lets the calls (already cancelled by cancelAllCalls) send their answers,
+     * closes the sessions and then the listener.
+     */
     async stop(): Promise<void> {
+      stopping = true;
       clearInterval(sweeper);
+      const end = Date.now() + SHUTDOWN_GRACE_MS;
+      while (runningCalls() > 0 && Date.now() < end) await Bun.sleep(20);
       await Promise.allSettled([...sessions.values()].map((session) => session.transport.close()));
+      // Answers already written get out; a connection that stays open is cut after a moment.
+      await Promise.race([server.stop(false), Bun.sleep(1_000)]);
       await server.stop(true);
     },
   };

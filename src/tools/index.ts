@@ -2,6 +2,7 @@
 import { z } from "zod";
 import "../util/zod-errors.ts";
 import { ToolError, UsageError } from "../errors.ts";
+import { callStarted, limits, RateLimitError, shutdownSignal, takeDestructiveCall } from "../limits.ts";
 import { TOOLSETS, type Toolset, type ToolContext, type ToolDefinition } from "./types.ts";
 import getIpcGraph from "./get_ipc_graph.ts";
 import getProcessConnectionSnapshot from "./get_process_connection_snapshot.ts";
@@ -74,9 +75,14 @@ export function selectTools(filter: ToolFilter = {}): ToolDefinition[] {
 
 export type ToolOutcome =
   | { ok: true; result: Record<string, unknown> }
-  | { ok: false; error: string };
+  | { ok: false; error: string; retryAfterS?: number };
 
-/** Validates arguments with the tool's schema, runs it, and turns expected failures into outcomes. */
+class CallTimeout extends Error {}
+
+/**
+ * Validates arguments with the tool's schema, runs it under the limits (rate of destructive calls,
+ * per-call timeout, server shutdown), and turns expected failures into outcomes.
+ */
 export async function invokeTool(tool: ToolDefinition, args: unknown, ctx: ToolContext): Promise<ToolOutcome> {
   const parsed = z.object(tool.input).strict().safeParse(args ?? {});
   if (!parsed.success) {
@@ -86,17 +92,37 @@ export async function invokeTool(tool: ToolDefinition, args: unknown, ctx: ToolC
     });
     return { ok: false, error: `invalid arguments for ${tool.name}: ${problems.join("; ")}` };
   }
+  if (shutdownSignal.aborted) return { ok: false, error: `${tool.name}: the server is shutting down; retry against the next instance` };
   const started = performance.now();
+  const ended = callStarted();
+  // The tool sees one signal: the caller cancelled, the call timed out, or the server is stopping.
+  const timeout = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, timeout.signal, shutdownSignal]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      timeout.abort(new CallTimeout());
+      reject(new CallTimeout());
+    }, limits.callTimeoutMs);
+  });
   try {
-    const result = await tool.handler(parsed.data, ctx);
+    if (tool.annotations.destructiveHint) takeDestructiveCall(tool.name);
+    const result = await Promise.race([tool.handler(parsed.data, { ...ctx, signal }), expired]);
     ctx.log.debug(`${tool.name} answered via ${ctx.via} in ${Math.round(performance.now() - started)} ms`);
     return { ok: true, result };
   } catch (error) {
+    if (error instanceof CallTimeout) {
+      ctx.log.warn(`${tool.name} via ${ctx.via} ran longer than ${limits.callTimeoutMs / 1000} s: cancelled`);
+      return { ok: false, error: `${tool.name}: cancelled after ${limits.callTimeoutMs / 1000} s (the server's --call-timeout); narrow the call or use background: true` };
+    }
     if (error instanceof ToolError) {
       ctx.log.debug(`${tool.name} refused via ${ctx.via}: ${error.message}`);
-      return { ok: false, error: error.message };
+      return { ok: false, error: error.message, ...(error instanceof RateLimitError ? { retryAfterS: error.retryAfterS } : {}) };
     }
     ctx.log.error(`tool ${tool.name} failed:`, error);
     throw error;
+  } finally {
+    clearTimeout(timer);
+    ended();
   }
 }
