@@ -1,6 +1,6 @@
 // One MCP server instance per connection (stdio: one; HTTP: one per session), built from the tool list.
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { LoggingLevel } from "@modelcontextprotocol/sdk/types.js";
+import type { LoggingLevel, RequestId } from "@modelcontextprotocol/sdk/types.js";
 import type { LogObject } from "consola/core";
 import { logger, onLog } from "../logger.ts";
 import { registerPrompts } from "../prompts/mcp.ts";
@@ -29,6 +29,29 @@ function formatRecord(record: LogObject): string {
     .join(" ");
 }
 
+/**
+ * Sampling through the client's model, only when the client declared the capability. Tied to the
+ * tool call (relatedRequestId) so that over HTTP the request travels on that call's response stream.
+ */
+function clientSampler(server: McpServer, relatedRequestId: RequestId): ToolContext["sample"] {
+  if (!server.server.getClientCapabilities()?.sampling) return undefined;
+  return async (request, signal) => {
+    const result = await server.server.createMessage(
+      {
+        systemPrompt: request.system,
+        messages: [{ role: "user", content: { type: "text", text: request.prompt } }],
+        maxTokens: request.maxTokens,
+        // The prompt carries everything the model needs; the client's other servers have no part in it.
+        includeContext: "none",
+        modelPreferences: { intelligencePriority: 0.8, speedPriority: 0.4, costPriority: 0.3 },
+      },
+      { signal, timeout: request.timeoutMs, relatedRequestId },
+    );
+    if (result.content.type !== "text") throw new Error(`the client's model answered with ${result.content.type} content, not text`);
+    return { text: result.content.text, model: result.model, stopReason: result.stopReason };
+  };
+}
+
 export function createMcpServer(options: { tools: readonly ToolDefinition[]; via: ToolContext["via"] }): McpServer {
   const server = new McpServer(
     { name: "ipcscope", title: "ipcscope", version: VERSION },
@@ -55,7 +78,8 @@ export function createMcpServer(options: { tools: readonly ToolDefinition[]; via
                   .sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: value, total, message } })
                   .catch(() => {});
               };
-        const outcome = await invokeTool(tool, args, { signal: extra.signal, log: logger, via: options.via, progress });
+        const sample = clientSampler(server, extra.requestId);
+        const outcome = await invokeTool(tool, args, { signal: extra.signal, log: logger, via: options.via, progress, sample });
         if (!outcome.ok) return { isError: true, content: [{ type: "text", text: outcome.error }] };
         return {
           content: [{ type: "text", text: JSON.stringify(outcome.result) }],

@@ -23,6 +23,7 @@ import listPacketDrops from "./list_packet_drops.ts";
 import getTcpHealth from "./get_tcp_health.ts";
 import sendSignalToPid from "./send_signal_to_pid.ts";
 import generateIpcAnalysisPrompt from "./generate_ipc_analysis_prompt.ts";
+import explainActivity from "./explain_activity.ts";
 
 export const ALL_TOOLS: readonly ToolDefinition[] = [
   getSystemInfo,
@@ -44,6 +45,7 @@ export const ALL_TOOLS: readonly ToolDefinition[] = [
   getTcpHealth,
   sendSignalToPid,
   generateIpcAnalysisPrompt,
+  explainActivity,
 ] as unknown as ToolDefinition[];
 
 export interface ToolFilter {

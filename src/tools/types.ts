@@ -21,6 +21,26 @@ export interface ToolContext {
   via: "stdio" | "http" | "rest" | "cli";
   /** Present when the caller asked for progress (MCP progressToken): long calls report through it. */
   progress?: (progress: number, total?: number, message?: string) => void;
+  /**
+   * Present when the MCP client declared the sampling capability: asks the client's model (its user
+   * may refuse, which rejects). REST and CLI calls have none.
+   */
+  sample?: (request: SamplingRequest, signal: AbortSignal) => Promise<SamplingAnswer>;
+}
+
+export interface SamplingRequest {
+  system: string;
+  prompt: string;
+  maxTokens: number;
+  timeoutMs: number;
+}
+
+export interface SamplingAnswer {
+  text: string;
+  /** As the client reports it. */
+  model: string;
+  /** "endTurn", "maxTokens", … when the client says. */
+  stopReason?: string;
 }
 
 export interface ToolAnnotations {
