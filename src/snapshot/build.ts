@@ -275,7 +275,8 @@ export function buildSnapshot(host: HostSockets, filters: SnapshotFilters = {}):
             "port, state, protocol, listening=true or remote_cidr, or raise limit",
         }
       : {}),
-    warnings: host.warnings,
+    // A copy: the collection is shared by concurrent calls (collect.ts), this answer is not.
+    warnings: [...host.warnings],
     process_connections: entries,
   };
 }

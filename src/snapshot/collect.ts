@@ -3,6 +3,7 @@
 // that hold them. The snapshot tool and the IPC graph both start from this.
 import { ToolError } from "../errors.ts";
 import { exec, which } from "../util/exec.ts";
+import { singleFlight } from "../util/single-flight.ts";
 import { inNamespace, listNetworkNamespaces, type NetNamespace } from "./netns.ts";
 import { listPids, mapSocketInodes, readProcess, type ProcessInfo } from "./proc.ts";
 import { parseSs, type SsSocket } from "./ss.ts";
@@ -37,7 +38,21 @@ async function runSs(ns: NetNamespace, args: string[], kind: "inet" | "unix"): P
   return { sockets: parseSs(result.stdout, kind).sockets };
 }
 
-export async function collectHostSockets(options: { unix?: boolean } = {}): Promise<HostSockets> {
+/** Collections under way, by options. */
+const shared = singleFlight<HostSockets>();
+
+/**
+ * Every socket of the host with its processes. Calls with the same options while one collection is
+ * under way share it (fifty agents asking at once cost one ss run per namespace and one /proc scan,
+ * not fifty); a call after it finished starts a new one. The result is shared, so it is read-only:
+ * its consumers (build.ts, graph.ts, poll.ts, the prompt material) only read it.
+ */
+export function collectHostSockets(options: { unix?: boolean } = {}): Promise<HostSockets> {
+  const unix = options.unix !== false;
+  return shared(unix ? "inet+unix" : "inet", () => collectOnce(unix));
+}
+
+async function collectOnce(unix: boolean): Promise<HostSockets> {
   const started = performance.now();
   if (!which("ss")) throw new ToolError("ss (iproute2) is not installed, so sockets cannot be listed: install it (dnf install -y iproute, or apt-get install -y iproute2)");
   const warnings: string[] = [];
@@ -53,7 +68,7 @@ export async function collectHostSockets(options: { unix?: boolean } = {}): Prom
       const results = await Promise.all(
         batch.map(async (ns) => {
           const runs = [runSs(ns, ["-tuwnaeH"], "inet")];
-          if (options.unix !== false) runs.push(runSs(ns, ["-xaeH"], "unix"));
+          if (unix) runs.push(runSs(ns, ["-xaeH"], "unix"));
           return { ns, runs: await Promise.all(runs) };
         }),
       );

@@ -130,7 +130,8 @@ export function buildIpcGraph(host: HostSockets, filters: { pid?: number; comman
     edges: list,
     totals: { nodes: nodes.length, edges: list.length, connections, unresolved },
     truncated,
-    warnings: host.warnings,
+    // A copy: the collection is shared by concurrent calls (collect.ts), this answer is not.
+    warnings: [...host.warnings],
   };
   if (filters.mermaid) graph.mermaid = toMermaid(graph);
   return graph;
