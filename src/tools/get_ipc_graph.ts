@@ -20,6 +20,7 @@ export default defineTool({
   },
   output: graphSchema.shape,
   annotations: READ_ONLY,
+  shareConcurrentCalls: true,
   handler: async (args) =>
     buildIpcGraph(await collectHostSockets({ unix: true }), { pid: args.pid, command: args.command ?? args.process, mermaid: args.mermaid }),
 });

@@ -39,6 +39,7 @@ export default defineTool({
   input: snapshotInput,
   output: snapshotSchema.shape,
   annotations: READ_ONLY,
+  shareConcurrentCalls: true,
   handler: async (args) => {
     const includeUnix = args.include_unix || args.protocol?.toLowerCase() === "unix";
     const host = await collectHostSockets({ unix: includeUnix });

@@ -3,6 +3,7 @@ import { z } from "zod";
 import "../util/zod-errors.ts";
 import { ToolError, UsageError } from "../errors.ts";
 import { callStarted, limits, RateLimitError, shutdownSignal, takeDestructiveCall } from "../limits.ts";
+import { singleFlight } from "../util/single-flight.ts";
 import { TOOLSETS, type Toolset, type ToolContext, type ToolDefinition } from "./types.ts";
 import getIpcGraph from "./get_ipc_graph.ts";
 import getProcessConnectionSnapshot from "./get_process_connection_snapshot.ts";
@@ -81,6 +82,9 @@ export type ToolOutcome =
 
 class CallTimeout extends Error {}
 
+/** Runs of tools with shareConcurrentCalls, by tool and arguments. */
+const sharedRuns = singleFlight<Record<string, unknown>>();
+
 /**
  * Validates arguments with the tool's schema, runs it under the limits (rate of destructive calls,
  * per-call timeout, server shutdown), and turns expected failures into outcomes.
@@ -109,7 +113,8 @@ export async function invokeTool(tool: ToolDefinition, args: unknown, ctx: ToolC
   });
   try {
     if (tool.annotations.destructiveHint) takeDestructiveCall(tool.name);
-    const result = await Promise.race([tool.handler(parsed.data, { ...ctx, signal }), expired]);
+    const run = () => tool.handler(parsed.data, { ...ctx, signal });
+    const result = await Promise.race([tool.shareConcurrentCalls ? sharedRuns(`${tool.name} ${JSON.stringify(parsed.data)}`, run) : run(), expired]);
     ctx.log.debug(`${tool.name} answered via ${ctx.via} in ${Math.round(performance.now() - started)} ms`);
     return { ok: true, result };
   } catch (error) {

@@ -59,6 +59,12 @@ export interface ToolDefinition<In extends z.ZodRawShape = z.ZodRawShape, Out ex
   input: In;
   output: Out;
   annotations: ToolAnnotations;
+  /**
+   * Identical calls (same arguments) running at once share one run and its answer: for tools that
+   * read the host at one moment and ignore cancellation (snapshots), fifty agents asking at once
+   * cost one answer. Nothing is cached: a call after the run ends starts a new one.
+   */
+  shareConcurrentCalls?: boolean;
   handler: (args: z.output<z.ZodObject<In>>, ctx: ToolContext) => Promise<z.output<z.ZodObject<Out>>>;
 }
 

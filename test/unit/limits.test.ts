@@ -67,3 +67,30 @@ test("invokeTool cancels a call over the timeout through its signal, and counts 
   expect(runningCalls()).toBe(0);
   expect(await invokeTool(slow, { ms: 1 }, ctx)).toEqual({ ok: true, result: {} });
 });
+
+test("identical calls of a shareConcurrentCalls tool running at once share one run; a later call runs again", async () => {
+  let runs = 0;
+  const snapshot = defineTool({
+    name: "snap",
+    title: "Snap",
+    description: "counts its runs",
+    toolset: "snapshot",
+    input: { limit: z.number().default(10) },
+    output: { limit: z.number(), run: z.number() },
+    annotations: READ_ONLY,
+    shareConcurrentCalls: true,
+    handler: async ({ limit }) => {
+      runs++;
+      await Bun.sleep(50);
+      return { limit, run: runs };
+    },
+  }) as unknown as ToolDefinition;
+  const ctx = { signal: new AbortController().signal, log: logger, via: "cli" as const };
+  const answers = await Promise.all([invokeTool(snapshot, {}, ctx), invokeTool(snapshot, { limit: 10 }, ctx), invokeTool(snapshot, { limit: 5 }, ctx)]);
+  // {} and {limit: 10} are the same call once defaults apply; {limit: 5} is another.
+  expect(runs).toBe(2);
+  expect(answers[0]).toEqual(answers[1]);
+  expect(answers[2]).toEqual({ ok: true, result: { limit: 5, run: 2 } });
+  await invokeTool(snapshot, {}, ctx);
+  expect(runs).toBe(3);
+});
