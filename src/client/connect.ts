@@ -22,7 +22,7 @@ export interface ConnectOptions {
   token?: { token: string; from: string } | null;
   /** Local server only: --toolsets to pass on. */
   toolsets?: string;
-  /** Local server only: its log level on our stderr (default warn: a person wants answers, not logs). */
+  /** Local server only: its log level on our stderr (default error: a person wants answers, and the results say their source). */
   logLevel?: string;
   /** Local server only: record connection events from start (the shell) or only once an events tool asks (one call). */
   monitor?: boolean;
@@ -131,7 +131,7 @@ export async function connect(options: ConnectOptions): Promise<Session> {
   } else {
     where = "the local server";
     const { command, args } = localServerCommand();
-    args.push("--log-level", options.logLevel ?? "warn");
+    args.push("--log-level", options.logLevel ?? "error");
     if (options.toolsets !== undefined) args.push("--toolsets", options.toolsets);
     if (options.monitor === false) args.push("--no-monitor");
     const env = Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined));

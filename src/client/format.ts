@@ -16,13 +16,13 @@ export function plural(count: number, one: string, many = `${one}s`): string {
   return `${count} ${count === 1 ? one : many}`;
 }
 
-/** 60 → "60 seconds", 600 → "10 minutes", 3600 → "hour", 7200 → "2 hours". */
+/** 0.5 → "0.5 seconds", 60 → "60 seconds", 600 → "10 minutes", 3600 → "hour", 7200 → "2 hours". */
 export function span(seconds: number): string {
-  const s = Math.round(seconds);
-  if (s === 3600) return "hour";
-  if (s % 3600 === 0) return `${s / 3600} hours`;
-  if (s > 120 && s % 60 === 0) return `${s / 60} minutes`;
-  return plural(s, "second");
+  if (!Number.isFinite(seconds)) return "the window";
+  if (seconds < 120 || seconds % 60 !== 0) return plural(seconds < 10 ? Math.round(seconds * 10) / 10 : Math.round(seconds), "second");
+  if (seconds === 3600) return "hour";
+  if (seconds % 3600 === 0) return `${seconds / 3600} hours`;
+  return `${seconds / 60} minutes`;
 }
 
 function windowSeconds(window: R | undefined): number {
@@ -59,9 +59,9 @@ function probeFooter(result: R): string[] {
   return lines;
 }
 
-/** A background job's first answer: its id and how to follow it. */
-function jobStarted(result: R): string | null {
-  if (!result.job_id || result.done !== false || (result.events?.length ?? 0) > 0) return null;
+/** The first answer of a tool called with background=true: the job's id and how to follow it. */
+function jobStarted(result: R, args: R): string | null {
+  if (args.background !== true || !result.job_id) return null;
   return [
     `Started background job ${result.job_id}${result.source ? ` (source ${result.source})` : ""}.`,
     `Results so far: ipcscope call get_capture_results --job-id ${result.job_id}`,
@@ -74,7 +74,7 @@ const formatEvents: Formatter = (result, args) => {
     // get_capture_results / stop_capture of another tool's job: that tool's answer, under `result`.
     return `job ${result.job_id} (${result.kind}, ${result.done ? "done" : "still running"}):\n${formatResult(result.kind, result.result, args)}`;
   }
-  const started = jobStarted(result);
+  const started = jobStarted(result, args);
   if (started) return started;
   const events = (result.events as R[]).map((event) => formatEventLine(event as never));
   const lines = events.length > 0 ? [`${"TIME".padEnd(12)}  ${"TYPE".padEnd(14)} ${"PROCESS[PID]".padEnd(24)} DETAILS`, ...events, ""] : [];
@@ -103,11 +103,15 @@ const FORMATTERS: Record<string, Formatter> = {
 
   list_connections: (result, args) => {
     const lines: string[] = [];
-    if (args.group_by_pid && result.processes) {
-      lines.push(table(["PID", "COMMAND", "EVENTS", "CONNECTIONS"], (result.processes as R[]).map((p) => [String(p.pid), p.command, String(p.events), String(p.connections)])), "");
+    if (result.processes) {
+      // group_by_pid: each process, then its events.
+      for (const group of result.processes as R[]) {
+        lines.push(`${group.command}[${group.pid}]: ${plural(group.events, "event")}`, ...(group.connections as R[]).map((event) => `  ${formatEventLine(event as never)}`), "");
+      }
+    } else {
+      const events = ((result.events as R[] | undefined) ?? []).map((event) => formatEventLine(event as never));
+      if (events.length > 0) lines.push(`${"TIME".padEnd(12)}  ${"TYPE".padEnd(14)} ${"PROCESS[PID]".padEnd(24)} DETAILS`, ...events, "");
     }
-    const events = (result.events as R[]).map((event) => formatEventLine(event as never));
-    if (events.length > 0) lines.push(`${"TIME".padEnd(12)}  ${"TYPE".padEnd(14)} ${"PROCESS[PID]".padEnd(24)} DETAILS`, ...events, "");
     lines.push(
       `${result.returned} of ${plural(result.matched, "recorded event")} over the last ${span(windowSeconds(result.window))}, newest first (source ${result.source})` +
         (result.history ? `; the history holds ${result.history.events} events${result.history.oldest ? ` since ${result.history.oldest}` : ""}` : ""),
@@ -169,8 +173,8 @@ const FORMATTERS: Record<string, Formatter> = {
     ].join("\n");
   },
 
-  get_packet_drop_summary: (result) => {
-    const started = jobStarted(result);
+  get_packet_drop_summary: (result, args) => {
+    const started = jobStarted(result, args);
     if (started) return started;
     return [
       `${plural(result.total_drops, "packet")} dropped by the kernel over ${span(result.duration_s)}${result.port_filter != null ? ` (port ${result.port_filter})` : ""}.`,
@@ -192,8 +196,8 @@ const FORMATTERS: Record<string, Formatter> = {
     ].join("\n");
   },
 
-  list_packet_drops: (result) => {
-    const started = jobStarted(result);
+  list_packet_drops: (result, args) => {
+    const started = jobStarted(result, args);
     if (started) return started;
     const drops = result.drops as R[];
     return [
@@ -211,8 +215,8 @@ const FORMATTERS: Record<string, Formatter> = {
     ].join("\n");
   },
 
-  get_tcp_health: (result) => {
-    const started = jobStarted(result);
+  get_tcp_health: (result, args) => {
+    const started = jobStarted(result, args);
     if (started) return started;
     const totals = result.totals as R;
     return [
@@ -239,8 +243,8 @@ const FORMATTERS: Record<string, Formatter> = {
     ].join("\n");
   },
 
-  trace_syscall_errors: (result) => {
-    const started = jobStarted(result);
+  trace_syscall_errors: (result, args) => {
+    const started = jobStarted(result, args);
     if (started) return started;
     const rows = result.rows as R[];
     const top = (items: R[], name: (item: R) => string) => items.slice(0, 8).map((item) => `${name(item)} ${item.count}`).join(", ");
@@ -352,9 +356,14 @@ const FORMATTERS: Record<string, Formatter> = {
   generate_ipc_analysis_prompt: (result) => result.prompt,
 };
 
+/** A cell: scalars as they are, lists of scalars joined, anything bigger summarised so tables stay tables. */
 function scalar(value: unknown): string {
   if (value === null || value === undefined) return "-";
-  if (typeof value === "object") return JSON.stringify(value);
+  if (Array.isArray(value)) return value.every((item) => typeof item !== "object" || item === null) ? value.join(",") : plural(value.length, "item");
+  if (typeof value === "object") {
+    const json = JSON.stringify(value);
+    return json.length <= 60 ? json : "{…}";
+  }
   return String(value);
 }
 

@@ -19,7 +19,7 @@ export const connectionArgs = {
   token: { type: "string", description: "Bearer token for --server (visible in ps: prefer --token-file or IPCSCOPE_TOKEN)", valueHint: "token" },
   "token-file": { type: "string", description: "Read the bearer token from this file (mode 0600)", valueHint: "path" },
   toolsets: { type: "string", description: "The local server's toolsets (system, snapshot, events, health, actions), or all", valueHint: "list" },
-  "log-level": { type: "string", description: "The local server's log detail on stderr (default warn)", valueHint: "level" },
+  "log-level": { type: "string", description: "The local server's log detail on stderr (default error)", valueHint: "level" },
 } as const;
 
 /** The same flags as a spec for splitFlags: the client's own flags come out, the tool's stay. */

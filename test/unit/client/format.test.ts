@@ -34,7 +34,10 @@ describe("results for people", () => {
   });
 
   test("span says windows the way people do", () => {
+    expect(span(0)).toBe("0 seconds");
+    expect(span(0.505)).toBe("0.5 seconds");
     expect(span(1)).toBe("1 second");
+    expect(span(90.4)).toBe("90 seconds");
     expect(span(60)).toBe("60 seconds");
     expect(span(600)).toBe("10 minutes");
     expect(span(3600)).toBe("hour");
@@ -46,9 +49,12 @@ describe("results for people", () => {
     const text = formatResult("get_live_network_events", { source: "ebpf", started_at: "x", duration_s: 1, done: true, matched: 1, returned: 1, truncated: false, lost_events: 0, events: [event] });
     expect(text).toMatch(/^TIME\s+TYPE\s+PROCESS\[PID\]\s+DETAILS\n00:00:01\.250\s+connect\s+curl\[7\]\s+tcp\s+10\.0\.0\.1:443\s+1\.50 ms/);
     expect(text).toContain("1 of 1 matching event over 1 second from ebpf");
-    const job = formatResult("get_tcp_health", { source: "ebpf", started_at: null, duration_s: 0, done: false, lost_events: 0, probe_restarts: 0, gaps: [], job_id: "job-3-x", totals: {}, connections: [], by_process: [], by_destination: [], truncated: false });
+    const job = formatResult("get_tcp_health", { source: "ebpf", started_at: null, duration_s: 0, done: false, lost_events: 0, probe_restarts: 0, gaps: [], job_id: "job-3-x", totals: {}, connections: [], by_process: [], by_destination: [], truncated: false }, { background: true });
     expect(job).toContain("Started background job job-3-x");
     expect(job).toContain("ipcscope call get_capture_results --job-id job-3-x");
+    // Read back before it has events, a capture is a capture still running, not a new job.
+    const running = formatResult("get_capture_results", { source: "ebpf", started_at: "x", duration_s: 0, done: false, matched: 0, returned: 0, truncated: false, lost_events: 0, events: [], job_id: "job-4-y", kind: "get_live_network_events" });
+    expect(running).toBe("0 of 0 matching events over 0 seconds from ebpf (job job-4-y, still running)");
   });
 
   test("another tool's job read back through get_capture_results is shown as that tool", () => {
