@@ -4,7 +4,7 @@ import { type CommandDef, defineCommand, runCommand, showUsage } from "citty";
 import { AuthError, ConnectError, EXIT, UsageError } from "./errors.ts";
 import { logger } from "./logger.ts";
 import { VERSION } from "./version.ts";
-import call, { splitCallFlags } from "./commands/call.ts";
+import call, { EXIT_CODES_HELP, splitCallFlags } from "./commands/call.ts";
 import doctor from "./commands/doctor.ts";
 import events from "./commands/events.ts";
 import graph from "./commands/graph.ts";
@@ -18,6 +18,8 @@ const subCommands: Record<string, CommandDef<any>> = { serve, snapshot, graph, e
 
 /** Commands that take a tool's parameters as flags: they check them against the schema the server serves. */
 const TOOL_FLAG_COMMANDS = new Set(["call", "insights"]);
+/** The MCP client commands, whose exit codes scripts rely on (said in their --help). */
+const CLIENT_COMMANDS = new Set(["call", "shell", "insights"]);
 
 export const main = defineCommand({
   meta: {
@@ -61,6 +63,7 @@ async function run(rawArgs: string[]): Promise<number> {
   const toolHelp = name === "call" && splitCallFlags(rest).rest.length > 0;
   if ((rest.includes("--help") || rest.includes("-h")) && !toolHelp) {
     await showUsage(command, main);
+    if (CLIENT_COMMANDS.has(name!)) process.stdout.write(`${EXIT_CODES_HELP}\n`);
     return 0;
   }
   const unknown = TOOL_FLAG_COMMANDS.has(name!) ? [] : unknownFlags(rest, command);

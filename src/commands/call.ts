@@ -11,7 +11,7 @@ import { jsonArg } from "./_shared.ts";
 
 export const EXIT_CODES_HELP =
   "Exit codes: 0 success; 1 the tool answered with an error; 2 usage error (bad flag or value, unknown tool); " +
-  "3 cannot connect (or the connection failed); 4 authentication or authorization refused (HTTP 401/403).";
+  "3 cannot connect (or the connection failed); 4 authentication or authorization refused (HTTP 401/403); 130 interrupted (Ctrl-C).";
 
 /** The flags every client command takes (citty definitions: they make --help). */
 export const connectionArgs = {
@@ -104,10 +104,8 @@ export default defineCommand({
   meta: {
     name: "call",
     description:
-      "Call one tool on a server (--server URL) or on a local server started for the call, and print the answer " +
-      "for people (or the raw structured result with --json). Every parameter of the tool is a flag: " +
-      "ipcscope call get_connection_summary --process curl --since 60. `ipcscope call TOOL --help` lists them. " +
-      EXIT_CODES_HELP,
+      "Call one tool on a server (--server URL) or a local one, and print the answer for people (--json: the structured result). " +
+      "The tool's parameters are flags (ipcscope call TOOL --help lists them).",
   },
   args: {
     tool: { type: "positional", description: "The tool to call (see ipcscope tools, or the shell's tools)", required: false },

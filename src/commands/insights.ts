@@ -3,7 +3,7 @@ import { parseToolArgs, splitFlags, type FlagSpec, type ToolSchema } from "../cl
 import type { Session } from "../client/connect.ts";
 import { askModel, chatCompletionsUrl } from "../client/insights.ts";
 import { EXIT, UsageError } from "../errors.ts";
-import { CONNECTION_FLAGS, connectionArgs, contentText, EXIT_CODES_HELP, findTool, openSession, type RunToolOptions } from "./call.ts";
+import { CONNECTION_FLAGS, connectionArgs, contentText, findTool, openSession, type RunToolOptions } from "./call.ts";
 
 export const PROMPT_TOOL = "generate_ipc_analysis_prompt";
 
@@ -58,10 +58,7 @@ const write = (stream: NodeJS.WriteStream) => (text: string) => {
 export default defineCommand({
   meta: {
     name: "insights",
-    description:
-      "The host's analysis prompt (the generate_ipc_analysis_prompt tool), answered by an OpenAI-compatible model with " +
-      "--llm-url and --model (Ollama, vLLM, OpenAI…), else printed. Takes the tool's flags: --focus, --style, --max-tokens. " +
-      EXIT_CODES_HELP,
+    description: "The host's analysis prompt, answered by an OpenAI-compatible model (--llm-url, --model: Ollama, vLLM, OpenAI…) or printed.",
   },
   args: {
     ...connectionArgs,

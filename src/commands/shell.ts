@@ -7,7 +7,7 @@ import type { Tool } from "@modelcontextprotocol/sdk/types.js";
 import { flagOf, isBooleanSchema, splitFlags, splitWords, type JsonSchema } from "../client/args.ts";
 import type { Session } from "../client/connect.ts";
 import { AuthError, ConnectError, UsageError } from "../errors.ts";
-import { connectionArgs, EXIT_CODES_HELP, openSession, runTool, toolHelp } from "./call.ts";
+import { connectionArgs, openSession, runTool, toolHelp } from "./call.ts";
 import { chatCompletionsUrl } from "../client/insights.ts";
 import { LLM_FLAGS, llmArgs, PROMPT_TOOL, runInsights } from "./insights.ts";
 import { firstSentence } from "./tools.ts";
@@ -267,10 +267,7 @@ export async function runShell(options: ShellOptions): Promise<number> {
 export default defineCommand({
   meta: {
     name: "shell",
-    description:
-      "An interactive shell against a server (--server URL) or a local one: summary, list, analyze, snapshot, graph, drops, " +
-      "insights, tools, call TOOL, help, quit; tab completion, history (~/.ipcscope_history), Ctrl-C cancels a call. " +
-      EXIT_CODES_HELP,
+    description: "Investigate interactively over one session: summary, list, analyze, snapshot, graph, drops, insights, tools, call, help, quit.",
   },
   args: { ...connectionArgs, ...llmArgs },
   async run({ args }) {
