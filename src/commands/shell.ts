@@ -139,9 +139,9 @@ export async function runShell(options: ShellOptions): Promise<number> {
     process.stderr.write(text.endsWith("\n") ? text : `${text}\n`);
   };
   const version = session.client.getServerVersion();
-  out(`Connected to ${session.where} (${version?.name ?? "server"} ${version?.version ?? ""}, ${session.tools.length} tools). Type help for the commands, quit or Ctrl-D to leave.`);
 
   const terminal = options.input.isTTY === true;
+  (terminal ? out : err)(`Connected to ${session.where} (${version?.name ?? "server"} ${version?.version ?? ""}, ${session.tools.length} tools). Type help for the commands, quit or Ctrl-D to leave.`);
   const rl: Interface = createInterface({
     input: options.input,
     output: options.output,
@@ -154,14 +154,26 @@ export async function runShell(options: ShellOptions): Promise<number> {
   });
 
   let running: AbortController | null = null;
-  let leaving = false;
+  // Lines typed (or piped in) while a call runs wait their turn, like a shell's typeahead.
+  const queue: string[] = [];
+  let draining = false;
+  let closed = false;
+  let finish: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => {
-    rl.on("close", () => {
-      leaving = true;
+    finish = (code) => void (session?.close() ?? Promise.resolve()).finally(() => resolve(code));
+  });
+  const prompt = () => {
+    if (terminal && !closed) rl.prompt();
+  };
+  rl.on("close", () => {
+    closed = true;
+    // Ctrl-D at a terminal leaves now; piped input ends after its last line has run.
+    if (terminal) {
+      queue.length = 0;
       running?.abort();
-      if (terminal) out("");
-      void (session?.close() ?? Promise.resolve()).finally(() => resolve(0));
-    });
+      out("");
+    }
+    if (!draining) finish(0);
   });
 
   const ensureSession = async (): Promise<Session> => {
@@ -174,6 +186,7 @@ export async function runShell(options: ShellOptions): Promise<number> {
   const execute = async (words: string[], signal: AbortSignal): Promise<void> => {
     const [command = "", ...rest] = words;
     if (command === "quit" || command === "exit") {
+      queue.length = 0;
       rl.close();
       return;
     }
@@ -208,36 +221,41 @@ export async function runShell(options: ShellOptions): Promise<number> {
     await runTool(current, tool, toolArgv, io);
   };
 
-  rl.on("line", (line: string) => {
-    if (running) {
-      err("a call is running: wait for it, or press Ctrl-C to cancel it");
-      return;
-    }
+  /** Runs one line; errors are printed and the shell goes on. */
+  const handle = async (line: string): Promise<void> => {
     const trimmed = line.trim();
-    if (trimmed === "") {
-      rl.prompt();
-      return;
-    }
+    if (trimmed === "") return;
     remember(options.historyFile, trimmed);
     const controller = new AbortController();
     running = controller;
-    void (async () => {
-      try {
-        await execute(splitWords(trimmed), controller.signal);
-      } catch (error) {
-        if (controller.signal.aborted) err("cancelled");
-        else if (error instanceof UsageError) err(`error: ${error.message}`);
-        else if (error instanceof ConnectError || error instanceof AuthError) {
-          err(`error: ${error.message}`);
-          // The next command connects again (a restarted server, a new local one).
-          await session?.close().catch(() => {});
-          session = null;
-        } else err(`error: ${(error as Error).message ?? String(error)}`);
-      } finally {
-        running = null;
-        if (!leaving) rl.prompt();
-      }
-    })();
+    try {
+      await execute(splitWords(trimmed), controller.signal);
+    } catch (error) {
+      if (controller.signal.aborted) err("cancelled");
+      else if (error instanceof UsageError) err(`error: ${error.message}`);
+      else if (error instanceof ConnectError || error instanceof AuthError) {
+        err(`error: ${error.message}`);
+        // The next command connects again (a restarted server, a new local one).
+        await session?.close().catch(() => {});
+        session = null;
+      } else err(`error: ${(error as Error).message ?? String(error)}`);
+    } finally {
+      running = null;
+    }
+  };
+
+  const drain = async (): Promise<void> => {
+    if (draining) return;
+    draining = true;
+    while (queue.length > 0) await handle(queue.shift()!);
+    draining = false;
+    if (closed) finish(0);
+    else prompt();
+  };
+
+  rl.on("line", (line: string) => {
+    queue.push(line);
+    void drain();
   });
 
   // Ctrl-C: cancels the running call (the server is told, and stops its capture), or clears the line.
@@ -252,13 +270,13 @@ export async function runShell(options: ShellOptions): Promise<number> {
     } else {
       out("\n(To leave, type quit or press Ctrl-D)");
     }
-    rl.prompt();
+    prompt();
   });
 
   // Without a terminal (input piped in) Ctrl-C arrives as a signal, not a key.
   const onSignal = () => (running ? running.abort() : rl.close());
   if (!terminal) process.on("SIGINT", onSignal);
-  rl.prompt();
+  prompt();
   const code = await done;
   process.off("SIGINT", onSignal);
   return code;

@@ -203,4 +203,19 @@ describe.skipIf(!hasTmux)("ipcscope shell in a terminal", () => {
     expect(history).toContain("call get_live_network_events --duration 30");
     expect(history.at(-2)).toBe("quit");
   });
+
+  test("lines piped in run in order without prompts, and the shell exits 0 at their end", async () => {
+    const proc = Bun.spawn([await ensureBinary(), "shell", "--server", server.url.toString()], {
+      stdin: new TextEncoder().encode("snapshot --listening\nsnapshot --port x\ntools\n"),
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, HOME: home },
+    });
+    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    expect(code).toBe(0);
+    expect(stdout).not.toContain(PROMPT);
+    expect(stdout).toMatch(/^PID\s+NAME[\s\S]*matching sockets shown[\s\S]*\nTOOL\s+WHAT\n/);
+    expect(stderr).toContain(`Connected to ${server.url}`);
+    expect(stderr).toContain('error: --port: "x" is not a whole number from 0 to 65535');
+  });
 });
