@@ -3,7 +3,7 @@
 // argument, tab completion, history, Ctrl-C cancelling a long call, insights through an
 // OpenAI-compatible endpoint (the one fake: there is no model here), quit.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureBinary, type HttpServer, startHttpServer, until } from "../helpers.ts";
@@ -100,6 +100,8 @@ describe.skipIf(!hasTmux)("ipcscope shell in a terminal", () => {
 
   afterAll(async () => {
     Bun.spawnSync(["tmux", "-L", SOCKET, "kill-server"]);
+    // kill-server leaves the socket file behind.
+    rmSync(join(process.env.TMUX_TMPDIR ?? "/tmp", `tmux-${process.getuid?.() ?? 0}`, SOCKET), { force: true });
     llm?.stop(true);
     if (server?.proc.exitCode === null) await server.stop();
   });
