@@ -1,18 +1,26 @@
 #!/usr/bin/env bun
 // ipcscope: the CLI entry. Commands are thin; each calls the library functions the MCP tools use.
 import { type CommandDef, defineCommand, runCommand, showUsage } from "citty";
-import { UsageError } from "./errors.ts";
+import { AuthError, ConnectError, EXIT, UsageError } from "./errors.ts";
 import { logger } from "./logger.ts";
 import { VERSION } from "./version.ts";
+import call, { EXIT_CODES_HELP, splitCallFlags } from "./commands/call.ts";
 import doctor from "./commands/doctor.ts";
 import events from "./commands/events.ts";
 import graph from "./commands/graph.ts";
+import insights from "./commands/insights.ts";
 import serve from "./commands/serve.ts";
+import shell from "./commands/shell.ts";
 import snapshot from "./commands/snapshot.ts";
 import token from "./commands/token.ts";
 import tools from "./commands/tools.ts";
 
-export const subCommands: Record<string, CommandDef<any>> = { serve, snapshot, graph, events, doctor, tools, token };
+export const subCommands: Record<string, CommandDef<any>> = { serve, snapshot, graph, events, doctor, tools, token, call, shell, insights };
+
+/** Commands that take a tool's parameters as flags: they check them against the schema the server serves. */
+const TOOL_FLAG_COMMANDS = new Set(["call", "insights"]);
+/** The MCP client commands, whose exit codes scripts rely on (said in their --help). */
+const CLIENT_COMMANDS = new Set(["call", "shell", "insights"]);
 
 export const main = defineCommand({
   meta: {
@@ -52,11 +60,14 @@ async function run(rawArgs: string[]): Promise<number> {
     return 2;
   }
   const rest = rawArgs.slice(1);
-  if (rest.includes("--help") || rest.includes("-h")) {
+  // `call TOOL --help` lists the tool's parameters, which only the server knows: call answers it.
+  const toolHelp = name === "call" && splitCallFlags(rest).rest.length > 0;
+  if ((rest.includes("--help") || rest.includes("-h")) && !toolHelp) {
     await showUsage(command, main);
+    if (CLIENT_COMMANDS.has(name!)) process.stdout.write(`${EXIT_CODES_HELP}\n`);
     return 0;
   }
-  const unknown = unknownFlags(rest, command);
+  const unknown = TOOL_FLAG_COMMANDS.has(name!) ? [] : unknownFlags(rest, command);
   if (unknown.length > 0) {
     await showUsage(command, main);
     process.stderr.write(`ipcscope ${name}: unknown option ${unknown.map((flag) => `--${flag}`).join(", ")}\n`);
@@ -70,9 +81,9 @@ if (import.meta.main) {
   run(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (error: unknown) => {
-      if (error instanceof UsageError) {
+      if (error instanceof UsageError || error instanceof ConnectError || error instanceof AuthError) {
         process.stderr.write(`ipcscope: ${error.message}\n`);
-        process.exit(2);
+        process.exit(error instanceof UsageError ? EXIT.usage : error instanceof ConnectError ? EXIT.connect : EXIT.auth);
       }
       logger.error(error);
       process.exit(1);

@@ -13,11 +13,14 @@ describe("ipcscope for people", () => {
   test("--help lists the commands, and every command has its own --help", async () => {
     const top = await runBinary(["--help"]);
     expect(top.code).toBe(0);
-    for (const command of ["serve", "doctor", "tools"]) expect(top.stdout).toContain(command);
+    for (const command of ["serve", "doctor", "tools", "call", "shell", "insights"]) expect(top.stdout).toContain(command);
     const expected: Record<string, string[]> = {
       serve: ["--http", "--host", "--port", "--toolsets", "--read-only", "--log-level", "--insecure-no-auth"],
       doctor: ["--json", "--quick", "--log-level"],
       tools: ["--json", "--toolsets", "--read-only"],
+      call: ["--server", "--token", "--token-file", "--json", "--arg", "--args-json", "Exit codes: 0 success"],
+      shell: ["--server", "--token-file", "--llm-url", "--model"],
+      insights: ["--server", "--llm-url", "--model", "--focus", "--style", "--max-tokens"],
     };
     for (const [command, flags] of Object.entries(expected)) {
       const help = await runBinary([command, "--help"]);
