@@ -92,6 +92,9 @@ const PROBE_PID = /^ipcscope-probe-pid (\d+)$/;
 const KEPT_GAPS = 10;
 const LOST = /^Lost (\d+) events/;
 
+/** How long a probe may take to compile and attach (its ready line) before it counts as stuck. */
+const ATTACH_MS = 30_000;
+
 /** Offsets from one ready/heartbeat line are trusted this long before a later, slower one may replace them. */
 const CLOCK_WINDOW_MS = 60_000;
 
@@ -203,10 +206,12 @@ export class ProbeSupervisor<T extends { type: string }> {
       const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
       if (this.child === child) this.exited(errors.length > 0 ? `${errors.slice(0, 3).join(" | ")} (${how})` : how);
     });
-    const silenceMs = this.options.silenceMs ?? 5_000;
     this.watchdog ??= setInterval(() => {
-      if (this.child && !this.stopping && Date.now() - this.lastLineAt > silenceMs) {
-        logger.warn(`probe ${this.options.probe.name} (pid ${this.probePid ?? this.child.pid}) silent for ${silenceMs} ms: killing it to restart`);
+      // Before its ready line bpftrace is compiling and attaching: seconds when idle, much longer
+      // on a loaded host, so only a probe that never attaches within ATTACH_MS counts as stuck.
+      const allowedMs = this.readyAt ? (this.options.silenceMs ?? 5_000) : Math.max(ATTACH_MS, this.options.silenceMs ?? 0);
+      if (this.child && !this.stopping && Date.now() - this.lastLineAt > allowedMs) {
+        logger.warn(`probe ${this.options.probe.name} (pid ${this.probePid ?? this.child.pid}) silent for ${allowedMs} ms${this.readyAt ? "" : " before attaching"}: killing it to restart`);
         this.signal(this.child, "SIGKILL");
       }
     }, 1_000);
