@@ -32,6 +32,17 @@ z.config({
         return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}, ${got}`;
       case "unrecognized_keys":
         return `unknown parameter(s) ${issue.keys.join(", ")}`;
+      case "invalid_union": {
+        // zod's own message is "Invalid input", without the value. Each branch's first issue says
+        // why that form did not fit; the branch the value's type matched (deepest issue first) says it best.
+        const firsts = issue.errors.map((branch) => branch[0]).filter((first) => first !== undefined);
+        const fitting = firsts
+          .filter((first) => !(first.code === "invalid_type" && first.path.length === 0))
+          .sort((a, b) => b.path.length - a.path.length)[0];
+        if (fitting) return `${fitting.path.length > 0 ? `at ${fitting.path.join(".")}: ` : ""}${fitting.message}`;
+        const types = firsts.map((first) => (first.code === "invalid_type" ? first.expected : undefined)).filter(Boolean);
+        return types.length > 0 ? `expected ${types.join(" or ")}, ${got}` : `fits none of the accepted forms, ${got}`;
+      }
       default:
         return undefined;
     }
