@@ -63,19 +63,21 @@ class AnsweringStdioTransport extends StdioServerTransport {
     for (const line of this.lines.push(chunk)) {
       // Blank lines carry nothing (NDJSON writers may send them); answering them would only add noise.
       if (line !== TOO_LONG && line.trim() === "") continue;
-      const checked =
-        line === TOO_LONG
-          ? { error: errorResponse(-32000, `message exceeds the limit of ${MAX_LINE_BYTES} bytes: skipped up to the next newline`) }
-          : checkLine(line);
-      if ("error" in checked) {
-        logger.debug(`stdio: answering ${checked.error.error.code} (${checked.error.error.message})`);
-        void this.send(checked.error as unknown as JSONRPCMessage).catch(() => {});
-        continue;
-      }
       try {
+        const checked =
+          line === TOO_LONG
+            ? { error: errorResponse(-32000, `message exceeds the limit of ${MAX_LINE_BYTES} bytes: skipped up to the next newline`) }
+            : checkLine(line);
+        if ("error" in checked) {
+          logger.debug(`stdio: answering ${checked.error.error.code} (${checked.error.error.message})`);
+          void this.send(checked.error as unknown as JSONRPCMessage).catch(() => {});
+          continue;
+        }
         this.onmessage?.(checked.message);
       } catch (error) {
-        this.onerror?.(error as Error);
+        // A throw here would end the process (it runs in stdin's data event): one bad line must not.
+        logger.error("stdio: a message could not be handled:", error);
+        void this.send(errorResponse(-32603, "Internal error; see the server log") as unknown as JSONRPCMessage).catch(() => {});
       }
     }
   };
