@@ -4,6 +4,7 @@ import { logger } from "../logger.ts";
 import type { startHttpServer as StartHttpServer } from "../server/http.ts";
 import { accessSync, constants, mkdirSync } from "node:fs";
 import { stopAllJobs } from "../jobs.ts";
+import { stopInlineWindows } from "../health/window.ts";
 import { configureMonitor, getMonitor, stopMonitor, type MonitorOptions } from "../events/monitor.ts";
 import { parseToolsets, selectTools } from "../tools/index.ts";
 import { configureSignals } from "../tools/send_signal_to_pid.ts";
@@ -128,9 +129,9 @@ export default defineCommand({
   },
 });
 
-/** Ends what serve started besides the transport: capture jobs, the probe, the store. */
+/** Ends what serve started besides the transport: capture jobs, inline probe windows, the probe, the store. */
 async function shutdown(): Promise<void> {
-  await stopAllJobs();
+  await Promise.all([stopAllJobs(), stopInlineWindows()]);
   await stopMonitor();
 }
 

@@ -12,6 +12,19 @@ import type { ToolContext } from "../tools/types.ts";
 /** bpftrace compiles before it attaches: a few seconds, more on a busy small machine. */
 const READY_TIMEOUT_MS = 30_000;
 
+/**
+ * Inline windows running at once. Each is a bpftrace (a CPU-second to compile, tens of MB): a
+ * client that loops calls must not start dozens (15 at once here: 10 failed to attach). Jobs have
+ * their own limit (MAX_RUNNING_JOBS).
+ */
+export const MAX_INLINE_WINDOWS = 4;
+const inlineWindows = new Set<{ stop(): Promise<void> }>();
+
+/** Ends the inline windows still running (server shutdown): their probes stop before the server exits. */
+export async function stopInlineWindows(): Promise<void> {
+  await Promise.all([...inlineWindows].map((window) => window.stop()));
+}
+
 /** A map as `bpftrace -f json` prints it: a number (no key), or key → number ("k1,k2" for several keys). */
 const mapLineSchema = z.object({
   type: z.literal("map"),
@@ -224,6 +237,11 @@ export async function runWindow<S extends { type: string }, R extends Record<str
   ctx: Pick<ToolContext, "signal" | "progress">,
 ): Promise<R> {
   checkWindow(options.durationS, options.background);
+  if (!options.background && inlineWindows.size >= MAX_INLINE_WINDOWS) {
+    throw new ToolError(
+      `${inlineWindows.size} probe windows are already running inline (at most ${MAX_INLINE_WINDOWS}): wait a few seconds for one to end, or pass background: true for a job`,
+    );
+  }
   const window = new ProbeWindow<S>(options);
   if (options.background) {
     const job: Job = {
@@ -238,7 +256,12 @@ export async function runWindow<S extends { type: string }, R extends Record<str
     window.start().catch(() => {});
     return { ...summarize(window), job_id: id };
   }
-  await window.start();
-  await window.wait(ctx.signal, ctx.progress);
+  inlineWindows.add(window);
+  try {
+    await window.start();
+    await window.wait(ctx.signal, ctx.progress);
+  } finally {
+    inlineWindows.delete(window);
+  }
   return summarize(window);
 }
