@@ -94,3 +94,25 @@ export function checkBody(body: unknown): JsonRpcErrorResponse | undefined {
   }
   return undefined;
 }
+
+/**
+ * The SDK answers request params its schema refuses (tools/call without a name, say) with -32603
+ * Internal error and zod's issue list as pretty-printed JSON; JSON-RPC says -32602 Invalid params.
+ * Every other message passes unchanged.
+ */
+export function asInvalidParams(message: JSONRPCMessage): JSONRPCMessage {
+  if (!("error" in message) || message.error.code !== -32603 || !message.error.message.startsWith("[")) return message;
+  let issues: unknown;
+  try {
+    issues = JSON.parse(message.error.message);
+  } catch {
+    return message;
+  }
+  if (!Array.isArray(issues) || issues.length === 0) return message;
+  const parts: string[] = [];
+  for (const issue of issues) {
+    if (!isObject(issue) || typeof issue.message !== "string" || !Array.isArray(issue.path)) return message;
+    parts.push(`${issue.path.length > 0 ? `${issue.path.join(".")}: ` : ""}${issue.message}`);
+  }
+  return { ...message, error: { code: -32602, message: `Invalid params: ${parts.join("; ")}` } };
+}

@@ -42,6 +42,12 @@ const BAD_ARGUMENTS: { tool: string; args: Record<string, unknown>; says: string
 ];
 
 const call = (id: number, name: string, args: unknown) => JSON.stringify({ jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: args } });
+/** Valid JSON-RPC, but params the method does not take: -32602 naming the field (the SDK alone says -32603). */
+const INVALID_PARAMS = [
+  { body: '{"jsonrpc": "2.0", "id": 40, "method": "tools/call", "params": {"arguments": {}}}', id: 40, message: "Invalid params: params.name: expected string, got nothing" },
+  { body: '{"jsonrpc": "2.0", "id": 41, "method": "tools/call", "params": {"name": "get_system_info", "arguments": 5}}', id: 41, message: "Invalid params: params.arguments: expected record, got 5" },
+  { body: '{"jsonrpc": "2.0", "id": 42, "method": "resources/read", "params": {"uri": 5}}', id: 42, message: "Invalid params: params.uri: expected string, got 5" },
+];
 const UNKNOWN_METHOD = { body: '{"jsonrpc": "2.0", "id": 90, "method": "no/such_method"}', id: 90 };
 const UNKNOWN_TOOL = { body: call(91, "no_such_tool", {}), id: 91 };
 const NORMAL_CALL = (id: number) => call(id, "get_system_info", {});
@@ -78,6 +84,13 @@ describe("over stdio", () => {
   test("a batch is refused as a whole: MCP sends one message per line", async () => {
     await server.write(`[${NORMAL_CALL(10)}]\n`);
     expect((await server.next()).error).toEqual({ code: -32600, message: "Invalid Request: batches are not supported over stdio; send one message per line" });
+  });
+
+  test("params a method does not take are -32602 Invalid params naming the field", async () => {
+    for (const c of INVALID_PARAMS) {
+      await server.write(`${c.body}\n`);
+      expect(await server.next()).toEqual({ jsonrpc: "2.0", id: c.id, error: { code: -32602, message: c.message } });
+    }
   });
 
   test("an unknown method is -32601 Method not found", async () => {
@@ -149,6 +162,12 @@ describe("over HTTP", () => {
     const good = await postMcp(server.url, `[${NORMAL_CALL(12)}, {"jsonrpc": "2.0", "id": 13, "method": "ping"}]`, session);
     expect(good.status).toBe(200);
     expect(good.messages.map((message) => message.id).sort()).toEqual([12, 13]);
+  });
+
+  test("params a method does not take are -32602 Invalid params naming the field", async () => {
+    for (const c of INVALID_PARAMS) {
+      expect((await postMcp(server.url, c.body, session)).messages).toEqual([{ jsonrpc: "2.0", id: c.id, error: { code: -32602, message: c.message } }]);
+    }
   });
 
   test("an unknown method is -32601 Method not found", async () => {

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { checkBody, checkLine, checkMessage } from "../../../src/server/jsonrpc.ts";
+import { asInvalidParams, checkBody, checkLine, checkMessage } from "../../../src/server/jsonrpc.ts";
 import { LineSplitter, TOO_LONG } from "../../../src/server/stdio.ts";
 
 const answer = (line: string) => {
@@ -42,4 +42,17 @@ test("lines split across chunks, CRLF, and an overlong line reported once and sk
   expect(lines.push(Buffer.from("yyyy"))).toEqual([]);
   expect(lines.push(Buffer.from("zz\nok\n"))).toEqual(["ok"]);
   expect(new LineSplitter(4).push(Buffer.from("12345\n1234\n"))).toEqual([TOO_LONG, "1234"]);
+});
+
+test("the SDK's -32603 with zod issues as JSON becomes -32602 naming the field; other messages pass unchanged", () => {
+  const issues = JSON.stringify([{ code: "invalid_type", path: ["params", "name"], message: "expected string, got nothing" }], null, 2);
+  expect(asInvalidParams({ jsonrpc: "2.0", id: 1, error: { code: -32603, message: issues } })).toEqual({
+    jsonrpc: "2.0",
+    id: 1,
+    error: { code: -32602, message: "Invalid params: params.name: expected string, got nothing" },
+  });
+  const internal = { jsonrpc: "2.0", id: 2, error: { code: -32603, message: "[object Object] broke" } } as const;
+  expect(asInvalidParams(internal)).toBe(internal);
+  const result = { jsonrpc: "2.0", id: 3, result: {} } as const;
+  expect(asInvalidParams(result)).toBe(result);
 });
