@@ -5,6 +5,7 @@ import type { startHttpServer as StartHttpServer } from "../server/http.ts";
 import { accessSync, constants, mkdirSync } from "node:fs";
 import { stopAllJobs } from "../jobs.ts";
 import { stopInlineWindows } from "../health/window.ts";
+import { verificationsEnded } from "../probes/verify.ts";
 import { configureMonitor, getMonitor, stopMonitor, type MonitorOptions } from "../events/monitor.ts";
 import { parseToolsets, selectTools } from "../tools/index.ts";
 import { configureSignals } from "../tools/send_signal_to_pid.ts";
@@ -129,9 +130,9 @@ export default defineCommand({
   },
 });
 
-/** Ends what serve started besides the transport: capture jobs, inline probe windows, the probe, the store. */
+/** Ends what serve started besides the transport: capture jobs, inline probe windows, verifications, the probe, the store. */
 async function shutdown(): Promise<void> {
-  await Promise.all([stopAllJobs(), stopInlineWindows()]);
+  await Promise.all([stopAllJobs(), stopInlineWindows(), verificationsEnded()]);
   await stopMonitor();
 }
 
