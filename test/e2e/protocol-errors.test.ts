@@ -39,6 +39,7 @@ const BAD_ARGUMENTS: { tool: string; args: Record<string, unknown>; says: string
   { tool: "get_tcp_health", args: { duration: [1] }, says: ["duration", "[1]"] },
   { tool: "trace_syscall_errors", args: { command: { name: "x" } }, says: ["command", '{"name":"x"}'] },
   { tool: "get_live_network_events", args: { type: "bogus" }, says: ["type", '"bogus"'] },
+  { tool: "analyze_patterns", args: { since: 1e21 }, says: ["since", "1e+21"] },
 ];
 
 const call = (id: number, name: string, args: unknown) => JSON.stringify({ jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: args } });
