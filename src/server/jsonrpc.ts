@@ -26,6 +26,20 @@ export const errorResponse = (code: number, message: string, id: string | number
   error: { code, message },
 });
 
+/**
+ * Messages nested deeper than this are refused. The SDK writes a whole message into an error text
+ * in places (JSON.stringify of a response with an unknown id), which overflows the stack on 100k
+ * levels; no MCP message comes near 1000.
+ */
+export const MAX_DEPTH = 1000;
+
+function deeperThan(value: unknown, levels: number): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (levels === 0) return true;
+  for (const key in value) if (deeperThan((value as Record<string, unknown>)[key], levels - 1)) return true;
+  return false;
+}
+
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
 const isId = (value: unknown): value is string | number => typeof value === "string" || Number.isInteger(value);
 
@@ -40,6 +54,7 @@ function problem(value: unknown): string {
   } else if (!("result" in value) && !("error" in value)) {
     return "expected a request or notification (method) or a response (result or error)";
   }
+  if (deeperThan(value, MAX_DEPTH)) return `nested deeper than ${MAX_DEPTH} levels`;
   // The one schema of the SDK's union this shape is meant to be: its first issue says what is wrong
   // (the union's own issue would only say "invalid input").
   const schema =

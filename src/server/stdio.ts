@@ -76,7 +76,7 @@ class AnsweringStdioTransport extends StdioServerTransport {
         this.onmessage?.(checked.message);
       } catch (error) {
         // A throw here would end the process (it runs in stdin's data event): one bad line must not.
-        logger.error("stdio: a message could not be handled:", error);
+        logger.error(`stdio: a message could not be handled (${line === TOO_LONG ? "too long" : line.slice(0, 300)}):`, error);
         void this.send(errorResponse(-32603, "Internal error; see the server log") as unknown as JSONRPCMessage).catch(() => {});
       }
     }

@@ -26,6 +26,7 @@ const CASES: Case[] = [
   { name: "a bare number", body: "42", code: -32600, id: null, says: "expected a JSON object, got 42" },
   { name: "null", body: "null", code: -32600, id: null },
   { name: "a malformed notification", body: '{"jsonrpc": "2.0", "method": "notifications/initialized", "params": "x"}', code: -32600, id: null, says: "params must be an object" },
+  { name: "a message nested 100k levels deep", body: `{"jsonrpc": "2.0", "id": 8, "result": {"a": ${"[".repeat(100_000)}${"]".repeat(100_000)}}}`, code: -32600, id: null, says: "nested deeper than 1000 levels" },
   { name: "an empty batch", body: "[]", code: -32600, id: null, says: "an empty batch" },
   { name: "a batch of garbage", body: '[1, "two", {"three": 3}]', code: -32600, id: null },
 ];

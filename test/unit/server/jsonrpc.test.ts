@@ -56,3 +56,9 @@ test("the SDK's -32603 with zod issues as JSON becomes -32602 naming the field; 
   const result = { jsonrpc: "2.0", id: 3, result: {} } as const;
   expect(asInvalidParams(result)).toBe(result);
 });
+
+test("a message nested deeper than 1000 levels is refused, a little less is not", () => {
+  const nested = (levels: number) => JSON.parse(`{"jsonrpc":"2.0","id":1,"result":{"a":${"[".repeat(levels)}${"]".repeat(levels)}}}`);
+  expect("message" in checkMessage(nested(990))).toBe(true);
+  expect(checkMessage(nested(100_000))).toEqual({ error: { jsonrpc: "2.0", id: null, error: { code: -32600, message: "Invalid Request: nested deeper than 1000 levels" } } });
+});
