@@ -4,7 +4,8 @@ import { logger } from "../logger.ts";
 import type { startHttpServer as StartHttpServer } from "../server/http.ts";
 import { accessSync, constants, mkdirSync, readFileSync } from "node:fs";
 import { stopAllJobs } from "../jobs.ts";
-import { cancelAllCalls, configureLimits, DEFAULT_LIMITS } from "../limits.ts";
+import { cancelAllCalls, configureLimits, DEFAULT_LIMITS, runningProbeWindows } from "../limits.ts";
+import { verificationsEnded } from "../probes/verify.ts";
 import { allowedHosts, parseOrigins, resolveToken } from "../server/auth.ts";
 import { configureMonitor, getMonitor, stopMonitor, type MonitorOptions } from "../events/monitor.ts";
 import { parseToolsets, selectTools } from "../tools/index.ts";
@@ -211,10 +212,16 @@ function stopOnSignals(): Promise<string> {
   });
 }
 
-/** Ends what serve started besides the transport: running calls, jobs, the probe, the store. */
+/** How long shutdown waits for cancelled probe windows to stop their bpftrace. */
+const WINDOWS_GRACE_MS = 5_000;
+
+/** Ends what serve started besides the transport: running calls, jobs, probe windows, verifications, the monitor's probe, the store. */
 async function shutdown(): Promise<void> {
   cancelAllCalls();
-  await stopAllJobs();
+  await Promise.all([stopAllJobs(), verificationsEnded()]);
+  // Inline windows stop on the cancellation; each releases its slot once its bpftrace has exited.
+  const end = Date.now() + WINDOWS_GRACE_MS;
+  while (runningProbeWindows() > 0 && Date.now() < end) await Bun.sleep(20);
   await stopMonitor();
 }
 

@@ -111,13 +111,19 @@ export function viewOf(event: ConnectionEvent): EventView {
   return view as EventView;
 }
 
+/**
+ * The longest look back: `since` far beyond it made the window's start an invalid Date (a 500).
+ * History is kept a day by default, so a year is far more than any store holds.
+ */
+export const MAX_SINCE_S = 366 * 24 * 3600;
+
 /** The inputs of the history analyses (summary, patterns): one process or command over a window. */
 export function analysisInput(defaultSince: number) {
   return {
     pid: z.number().int().positive().optional().describe("Only this process"),
     command: z.string().min(1).optional().describe("Only processes whose name or program path contains this"),
     process: z.string().min(1).optional().describe("Alias of command"),
-    since: z.number().positive().default(defaultSince).describe(`Window: this many seconds back from now (default ${defaultSince})`),
+    since: z.number().positive().max(MAX_SINCE_S).default(defaultSince).describe(`Window: this many seconds back from now (default ${defaultSince})`),
   };
 }
 

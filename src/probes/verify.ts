@@ -23,7 +23,28 @@ export function bpftraceErrors(stderr: string): string[] {
     .filter((line) => line !== "" && !HARMLESS_STDERR.test(line) && !/^Attaching \d+ probes?/.test(line));
 }
 
-export async function verifyProbe(probe: Probe): Promise<ProbeVerification> {
+/**
+ * A verification under way per probe (and source): callers that ask while it runs share it, so a
+ * client sending get_system_info {verify_probes: true} in a loop runs at most one bpftrace per
+ * probe (ten calls at once ran fifty); the answer is still no older than the ask.
+ */
+const running = new Map<string, Promise<ProbeVerification>>();
+
+export function verifyProbe(probe: Probe): Promise<ProbeVerification> {
+  const key = `${probe.name}\0${probe.source}`;
+  const shared = running.get(key);
+  if (shared) return shared;
+  const run = runVerification(probe).finally(() => running.delete(key));
+  running.set(key, run);
+  return run;
+}
+
+/** Resolves when the verifications under way have ended (server shutdown: their bpftrace must not outlive it). */
+export async function verificationsEnded(): Promise<void> {
+  await Promise.allSettled([...running.values()]);
+}
+
+async function runVerification(probe: Probe): Promise<ProbeVerification> {
   const bpftrace = which("bpftrace");
   if (!bpftrace) return { ok: false, detail: "bpftrace is not installed" };
   const file = materializeProbe(probe);

@@ -10,6 +10,7 @@ import { invokeTool } from "../tools/index.ts";
 import type { ToolDefinition } from "../tools/types.ts";
 import { checkBearer, refuseHostOrOrigin, type RequestGate } from "./auth.ts";
 import { health } from "./health.ts";
+import { checkBody } from "./jsonrpc.ts";
 import { createMcpServer } from "./mcp.ts";
 import { coerceQuery } from "./rest.ts";
 
@@ -129,21 +130,27 @@ export function startHttpServer(options: HttpOptions) {
 
   async function handleMcp(request: Request): Promise<Response> {
     const sessionId = request.headers.get("mcp-session-id");
+    // Every POST body is read and checked here, with or without a session: a wrong shape is -32600
+    // as on stdio (the SDK would say -32700), and the body limit holds for sessions too.
+    let body: unknown;
+    if (request.method === "POST") {
+      try {
+        body = await readJsonBody(request);
+      } catch (error) {
+        if (error instanceof BodyError) return jsonRpcError(error.status, error.status === 413 ? -32000 : -32700, error.message);
+        throw error;
+      }
+      const invalid = checkBody(body);
+      if (invalid) return json(400, invalid);
+    }
     if (sessionId) {
       const session = sessions.get(sessionId);
       if (!session) return jsonRpcError(404, -32001, `session ${sessionId} not found (expired or closed): initialize a new one`);
       session.lastSeen = Date.now();
-      return openEventStream(await session.transport.handleRequest(request));
+      return openEventStream(await session.transport.handleRequest(request, { parsedBody: body }));
     }
     if (request.method !== "POST") {
       return jsonRpcError(400, -32000, `${request.method} /mcp needs an Mcp-Session-Id header; start with a POST initialize`);
-    }
-    let body: unknown;
-    try {
-      body = await readJsonBody(request);
-    } catch (error) {
-      if (error instanceof BodyError) return jsonRpcError(error.status, error.status === 413 ? -32000 : -32700, error.message);
-      throw error;
     }
     const initializes = Array.isArray(body) ? body.some(isInitializeRequest) : isInitializeRequest(body);
     if (!initializes) return jsonRpcError(400, -32000, "no Mcp-Session-Id header: the first request of a session must be initialize");

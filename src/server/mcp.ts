@@ -8,6 +8,7 @@ import { registerResources } from "../resources/index.ts";
 import { invokeTool } from "../tools/index.ts";
 import type { ToolContext, ToolDefinition } from "../tools/types.ts";
 import { VERSION } from "../version.ts";
+import { asInvalidParams } from "./jsonrpc.ts";
 
 export const SERVER_INSTRUCTIONS =
   "ipcscope shows this Linux host's processes and their network and IPC communications. " +
@@ -109,5 +110,13 @@ export function createMcpServer(options: { tools: readonly ToolDefinition[]; via
       .catch(() => {});
   });
   server.server.onclose = unsubscribe;
+
+  // Every answer leaves through the transport's send: params the SDK's schemas refuse become -32602 there.
+  const connect = server.connect.bind(server);
+  server.connect = (transport) => {
+    const send = transport.send.bind(transport);
+    transport.send = (message, options) => send(asInvalidParams(message), options);
+    return connect(transport);
+  };
   return server;
 }

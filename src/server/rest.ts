@@ -12,10 +12,12 @@ function baseType(schema: z.ZodType): string {
 }
 
 export function coerceQuery(shape: z.ZodRawShape, params: URLSearchParams): Record<string, unknown> {
-  const args: Record<string, unknown> = {};
+  // No prototype: `?__proto__=1` becomes a parameter the schema refuses by name, not a prototype
+  // change; and only the shape's own keys are fields (shape["constructor"] is Object, not a schema).
+  const args: Record<string, unknown> = Object.create(null);
   for (const key of new Set(params.keys())) {
     const values = params.getAll(key);
-    const field = shape[key];
+    const field = Object.hasOwn(shape, key) ? shape[key] : undefined;
     const type = field ? baseType(field as z.ZodType) : "unknown";
     const one = values[values.length - 1]!;
     switch (type) {

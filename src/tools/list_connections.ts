@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { getMonitor } from "../events/monitor.ts";
-import { eventFilterInput, eventViewSchema, filterOf, viewOf } from "../events/view.ts";
+import { eventFilterInput, eventViewSchema, filterOf, MAX_SINCE_S, viewOf } from "../events/view.ts";
 import { defineTool, READ_ONLY } from "./types.ts";
 
 export const MAX_LIST = 1_000;
@@ -17,7 +17,7 @@ export default defineTool({
   input: {
     ...eventFilterInput,
     destination: z.string().min(1).optional().describe("Only events whose remote end is this IP or in this CIDR block"),
-    since: z.number().positive().default(600).describe("Look back this many seconds (default 600)"),
+    since: z.number().positive().max(MAX_SINCE_S).default(600).describe("Look back this many seconds (default 600)"),
     limit: z.number().int().positive().max(MAX_LIST).default(100).describe(`Most events to return (at most ${MAX_LIST})`),
     group_by_pid: z.boolean().default(false).describe("Group the returned events by process"),
   },

@@ -34,3 +34,10 @@ test("values that do not convert stay text, so validation names them", () => {
   });
   expect(coerceQuery(shape, new URLSearchParams("pid="))).toEqual({ pid: "" });
 });
+
+test("?__proto__= and ?constructor= are parameters like any other (the schema then refuses them by name)", () => {
+  const args = coerceQuery(shape, new URLSearchParams("__proto__=1&constructor=2&pid=3"));
+  expect(Object.keys(args)).toEqual(["__proto__", "constructor", "pid"]);
+  expect(args.pid).toBe(3);
+  expect(z.object(shape).strict().safeParse(args).success).toBe(false);
+});
