@@ -106,7 +106,12 @@ async function collectOnce(unix: boolean): Promise<HostSockets> {
         "(they count in sockets_without_process), and other network namespaces are not listed; run ipcscope as root",
     );
   } else if (unreadable.length > 0) {
-    warnings.push(`${unreadable.length} process(es) could not be read (they exited during the snapshot)`);
+    // Processes that exited are skipped silently; these exist but refuse even root (an LSM, a sandbox).
+    const pids = unreadable.slice(0, 5).join(", ") + (unreadable.length > 5 ? ", …" : "");
+    warnings.push(
+      `${unreadable.length} process(es) refused to have their file descriptors read, even by root (pid ${pids}: an LSM or a sandbox); ` +
+        "their sockets count in sockets_without_process",
+    );
   }
   return { sockets, processes, namespaces, warnings, elapsedMs: Math.round(performance.now() - started) };
 }

@@ -82,6 +82,18 @@ export type ToolOutcome =
 
 class CallTimeout extends Error {}
 
+/**
+ * Each tool's strict input schema, built once: zod compiles a parser the first time a schema
+ * parses, so a schema built per call cost that compilation on every call.
+ */
+const strictInput = (tool: ToolDefinition) => z.object(tool.input).strict();
+const inputSchemas = new WeakMap<ToolDefinition, ReturnType<typeof strictInput>>();
+function inputSchema(tool: ToolDefinition): ReturnType<typeof strictInput> {
+  let schema = inputSchemas.get(tool);
+  if (!schema) inputSchemas.set(tool, (schema = strictInput(tool)));
+  return schema;
+}
+
 /** Runs of tools with shareConcurrentCalls, by tool and arguments. */
 const sharedRuns = singleFlight<Record<string, unknown>>();
 
@@ -90,7 +102,7 @@ const sharedRuns = singleFlight<Record<string, unknown>>();
  * per-call timeout, server shutdown), and turns expected failures into outcomes.
  */
 export async function invokeTool(tool: ToolDefinition, args: unknown, ctx: ToolContext): Promise<ToolOutcome> {
-  const parsed = z.object(tool.input).strict().safeParse(args ?? {});
+  const parsed = inputSchema(tool).safeParse(args ?? {});
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const where = issue.path.length > 0 ? issue.path.join(".") : "arguments";
