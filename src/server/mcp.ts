@@ -53,6 +53,14 @@ function clientSampler(server: McpServer, relatedRequestId: RequestId): ToolCont
   };
 }
 
+/** The JSON text of each answer, made once: calls that share a run (shareConcurrentCalls) share it. */
+const texts = new WeakMap<object, string>();
+function resultText(result: Record<string, unknown>): string {
+  let text = texts.get(result);
+  if (text === undefined) texts.set(result, (text = JSON.stringify(result)));
+  return text;
+}
+
 export function createMcpServer(options: { tools: readonly ToolDefinition[]; via: ToolContext["via"] }): McpServer {
   const server = new McpServer(
     { name: "ipcscope", title: "ipcscope", version: VERSION },
@@ -83,7 +91,7 @@ export function createMcpServer(options: { tools: readonly ToolDefinition[]; via
         const outcome = await invokeTool(tool, args, { signal: extra.signal, log: logger, via: options.via, progress, sample });
         if (!outcome.ok) return { isError: true, content: [{ type: "text", text: outcome.error }] };
         return {
-          content: [{ type: "text", text: JSON.stringify(outcome.result) }],
+          content: [{ type: "text", text: resultText(outcome.result) }],
           structuredContent: outcome.result,
         };
       },
