@@ -61,6 +61,31 @@ function resultText(result: Record<string, unknown>): string {
   return text;
 }
 
+/** tools/list answers, by tool list (serve passes one list to every session). */
+const toolLists = new WeakMap<readonly ToolDefinition[], Promise<unknown>>();
+
+/**
+ * The SDK converts every tool's zod schemas to JSON Schema on each tools/list (about 13 ms of CPU
+ * for our tools, and every client lists at the start of every session): the first answer for a
+ * tool list is kept and given to every later call. The SDK keeps its handlers in a private map;
+ * the toolsnaps test compares what tools/list serves, so an SDK change there fails CI.
+ */
+function keepToolList(server: McpServer, tools: readonly ToolDefinition[]): void {
+  type Handler = (request: unknown, extra: unknown) => Promise<unknown>;
+  const handlers = (server.server as unknown as { _requestHandlers?: Map<string, Handler> })._requestHandlers;
+  const build = handlers?.get("tools/list");
+  if (!handlers || !build) return;
+  handlers.set("tools/list", (request, extra) => {
+    let answer = toolLists.get(tools);
+    if (!answer) {
+      answer = build(request, extra);
+      toolLists.set(tools, answer);
+      answer.catch(() => toolLists.delete(tools));
+    }
+    return answer;
+  });
+}
+
 export function createMcpServer(options: { tools: readonly ToolDefinition[]; via: ToolContext["via"] }): McpServer {
   const server = new McpServer(
     { name: "ipcscope", title: "ipcscope", version: VERSION },
@@ -97,6 +122,8 @@ export function createMcpServer(options: { tools: readonly ToolDefinition[]; via
       },
     );
   }
+
+  keepToolList(server, options.tools);
 
   // Prompts and resources read only, like the snapshot tools: offered whatever --toolsets says.
   registerPrompts(server);
