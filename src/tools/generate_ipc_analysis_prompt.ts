@@ -57,6 +57,7 @@ export default defineTool({
     truncated: z.boolean().describe("something was cut to fit the budget"),
   },
   annotations: READ_ONLY,
+  shareConcurrentCalls: true,
   handler: async (args) => {
     let focus: Focus | null = null;
     if (args.focus !== undefined) {

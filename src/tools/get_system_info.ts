@@ -27,5 +27,6 @@ export default defineTool({
       .describe("The connection-event monitor: its source (ebpf or ss-poll), the probe's state, restarts, lost events, last error, gaps, and the event store; null when not started"),
   },
   annotations: READ_ONLY,
+  shareConcurrentCalls: true,
   handler: async ({ verify_probes }) => ({ ...(await collectSystemInfo({ verifyProbes: verify_probes })), monitor: peekMonitor() }),
 });
