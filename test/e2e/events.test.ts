@@ -106,7 +106,8 @@ describe("connection events from the eBPF monitor", () => {
         "get_connection_summary",
         { command: "ipcscope-e2e", since: 120 },
       );
-      return answer.attempts >= 2 ? answer : undefined;
+      // The exec (the path) and the connects reach the store in separate batches: wait for both.
+      return answer.attempts >= 2 && answer.processes[0]?.path ? answer : undefined;
     });
     expect(summary).toMatchObject({ attempts: 2, established: 1, failed: { total: 1, by_reason: { refused: 1 } } });
     // TCP attempts and the UDP connect (to port 9) are destinations alike.
