@@ -2,6 +2,7 @@
 import { test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { parseStat } from "../src/snapshot/proc.ts";
 
 export const ROOT = join(import.meta.dir, "..");
 export const BINARY = join(ROOT, "dist", "ipcscope");
@@ -142,24 +143,37 @@ export function alive(pid: number): boolean {
   }
 }
 
-/** Every live process below `pid` (children, grandchildren...), from the parent pids in /proc. */
-export function descendants(pid: number): { pid: number; comm: string }[] {
-  const children = new Map<number, { pid: number; comm: string }[]>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-    } catch {
-      continue; // exited while we looked
-    }
-    const close = stat.lastIndexOf(")");
-    const comm = stat.slice(stat.indexOf("(") + 1, close);
-    const ppid = Number(stat.slice(close + 2).split(" ")[1]);
-    children.set(ppid, [...(children.get(ppid) ?? []), { pid: Number(entry), comm }]);
+/** A process as /proc/PID/stat shows it; `start` (ticks after boot) tells a reused pid apart. */
+export interface Proc {
+  pid: number;
+  ppid: number;
+  start: number;
+  comm: string;
+  state: string;
+}
+
+export function readStat(pid: number): Proc | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const stat = parseStat(text);
+    if (!stat) return null;
+    return { pid, ppid: stat.ppid, start: stat.start_time_ticks, state: stat.state, comm: text.slice(text.indexOf("(") + 1, text.lastIndexOf(")")) };
+  } catch {
+    return null; // exited while we looked
   }
-  const found: { pid: number; comm: string }[] = [];
-  const queue = [pid];
+}
+
+/** Every process descending from `root` (ppid chains through /proc/PID/stat). */
+export function descendants(root: number): Proc[] {
+  const children = new Map<number, Proc[]>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readStat(Number(name));
+    if (!stat) continue;
+    children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), stat]);
+  }
+  const found: Proc[] = [];
+  const queue = [root];
   while (queue.length > 0) {
     for (const child of children.get(queue.shift()!) ?? []) {
       found.push(child);
@@ -183,4 +197,33 @@ export async function until<T>(what: string, get: () => Promise<T | undefined> |
 /** The text parts of a tool result (an error's message), joined by newlines. */
 export function resultText(result: object): string {
   return ((result as { content?: { text?: string }[] }).content ?? []).map((part) => part.text ?? "").join("\n");
+}
+
+/** What the stand-in model endpoint was sent. */
+export interface ChatRequest {
+  method: string;
+  path: string;
+  authorization: string | null;
+  body: { model: string; messages: { role: string; content: string }[] };
+}
+
+/**
+ * An OpenAI-compatible chat-completions endpoint standing in for a model (there is none here): it
+ * records every request and answers `answer`; model "missing-model" gets a 404, "broken" a 500.
+ */
+export function startChatEndpoint(answer: string): { server: ReturnType<typeof Bun.serve>; requests: ChatRequest[] } {
+  const requests: ChatRequest[] = [];
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(request) {
+      const path = new URL(request.url).pathname;
+      const body = (await request.json()) as ChatRequest["body"];
+      requests.push({ method: request.method, path, authorization: request.headers.get("authorization"), body });
+      if (body.model === "missing-model") return Response.json({ error: { message: "model 'missing-model' not found" } }, { status: 404 });
+      if (body.model === "broken") return new Response("upstream exploded", { status: 500 });
+      return Response.json({ id: "x", object: "chat.completion", model: body.model, choices: [{ index: 0, message: { role: "assistant", content: answer }, finish_reason: "stop" }] });
+    },
+  });
+  return { server, requests };
 }

@@ -5,10 +5,9 @@
 // The seed is printed; FUZZ_SEED=N repeats a run. FUZZ_STDIO / FUZZ_HTTP change the counts and
 // FUZZ_BUDGET_S the sending time allowed to each (35 s), for longer runs by hand.
 import { afterAll, describe, expect } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { checkLine } from "../../src/server/jsonrpc.ts";
-import { parseStat } from "../../src/snapshot/proc.ts";
-import { type HttpServer, startHttpServer, testWithBpf } from "../helpers.ts";
+import { descendants, type HttpServer, type Proc, readStat, startHttpServer, testWithBpf } from "../helpers.ts";
 import { INITIALIZE, INITIALIZED, MCP_HEADERS, openSession, postMcp, PROTOCOL_VERSION, type RawStdio, startRawStdio } from "../raw-mcp.ts";
 
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 32);
@@ -367,45 +366,6 @@ function fuzzRequest(r: Rng, id: number, target: number): FuzzRequest {
 
 // ---------------------------------------------------------------------------------------------
 // The server's processes and memory
-
-interface Proc {
-  pid: number;
-  ppid: number;
-  start: number;
-  comm: string;
-  state: string;
-}
-
-function readStat(pid: number): Proc | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const stat = parseStat(text);
-    if (!stat) return null;
-    return { pid, ppid: stat.ppid, start: stat.start_time_ticks, state: stat.state, comm: text.slice(text.indexOf("(") + 1, text.lastIndexOf(")")) };
-  } catch {
-    return null; // exited while we looked
-  }
-}
-
-/** Every process descending from `root` (ppid chains through /proc/PID/stat). */
-function descendants(root: number): Proc[] {
-  const children = new Map<number, Proc[]>();
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const stat = readStat(Number(name));
-    if (!stat) continue;
-    children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), stat]);
-  }
-  const found: Proc[] = [];
-  const queue = [root];
-  while (queue.length > 0) {
-    for (const child of children.get(queue.shift()!) ?? []) {
-      found.push(child);
-      queue.push(child.pid);
-    }
-  }
-  return found;
-}
 
 /**
  * The same process (pid and start time) still exists, and is not a zombie: an exited child whose

@@ -9,14 +9,7 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { alive, descendants, type HttpServer, runBinary, startHttpServer, testWithBpf, until } from "../helpers.ts";
-
-const INIT = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } },
-};
-const MCP_HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+import { INITIALIZE, MCP_HEADERS } from "../raw-mcp.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "ipcscope-security-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -100,7 +93,7 @@ describe("with a token", () => {
           const response = await fetch(new URL(path, server.url), {
             method,
             headers: { ...MCP_HEADERS, ...(authorization ? { authorization } : {}) },
-            body: method === "GET" || method === "OPTIONS" ? undefined : JSON.stringify(path === "/mcp" ? INIT : {}),
+            body: method === "GET" || method === "OPTIONS" ? undefined : JSON.stringify(path === "/mcp" ? INITIALIZE : {}),
           });
           if (response.status !== 401) answers.push(`${method} ${path} (${authorization ?? "no auth"}) → ${response.status}`);
           else expect(response.headers.get("www-authenticate")).toStartWith('Bearer realm="ipcscope"');
@@ -141,7 +134,7 @@ describe("with a token", () => {
         const response = await fetch(new URL(path, server.url), {
           method: path === "/mcp" ? "POST" : "GET",
           headers: { ...MCP_HEADERS, ...auth, ...headers },
-          body: path === "/mcp" ? JSON.stringify(INIT) : undefined,
+          body: path === "/mcp" ? JSON.stringify(INITIALIZE) : undefined,
         });
         expect(`${path} ${JSON.stringify(headers)} → ${response.status}`).toBe(`${path} ${JSON.stringify(headers)} → 403`);
         expect(((await response.json()) as { error: string }).error).toStartWith("forbidden: ");
@@ -228,7 +221,7 @@ describe("limits", () => {
   test("sessions: more than --max-sessions are refused with 503; idle ones close after --session-idle-timeout", async () => {
     const server = await startHttpServer(["--max-sessions", "2", "--session-idle-timeout", "2", "--no-monitor"]);
     try {
-      const open = async () => fetch(server.url, { method: "POST", headers: MCP_HEADERS, body: JSON.stringify(INIT) });
+      const open = async () => fetch(server.url, { method: "POST", headers: MCP_HEADERS, body: JSON.stringify(INITIALIZE) });
       const first = await open();
       const second = await open();
       expect([first.status, second.status]).toEqual([200, 200]);

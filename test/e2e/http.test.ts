@@ -5,14 +5,7 @@ import { release } from "node:os";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type HttpServer, startHttpServer } from "../helpers.ts";
-
-const INIT = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } },
-};
-const MCP_HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+import { INITIALIZE, MCP_HEADERS } from "../raw-mcp.ts";
 
 describe("ipcscope serve --http", () => {
   let server: HttpServer;
@@ -40,7 +33,7 @@ describe("ipcscope serve --http", () => {
   });
 
   test("GET /mcp with a session opens an SSE stream (Gemini CLI does this)", async () => {
-    const init = await fetch(server.url, { method: "POST", headers: MCP_HEADERS, body: JSON.stringify(INIT) });
+    const init = await fetch(server.url, { method: "POST", headers: MCP_HEADERS, body: JSON.stringify(INITIALIZE) });
     expect(init.status).toBe(200);
     const sessionId = init.headers.get("mcp-session-id")!;
     await init.text();

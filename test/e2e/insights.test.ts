@@ -3,37 +3,19 @@
 // OpenAI) and records each request, which the tests check; the server is real.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SYSTEM_PROMPT } from "../../src/client/insights.ts";
-import { type HttpServer, runBinary, startHttpServer } from "../helpers.ts";
-
-interface Seen {
-  method: string;
-  path: string;
-  authorization: string | null;
-  body: { model: string; messages: { role: string; content: string }[] };
-}
+import { type ChatRequest, type HttpServer, runBinary, startChatEndpoint, startHttpServer } from "../helpers.ts";
 
 const ANSWER = "The host serves one loopback MCP endpoint; nothing is exposed.";
 
 describe("ipcscope insights", () => {
   let server: HttpServer;
   let llm: ReturnType<typeof Bun.serve>;
-  const seen: Seen[] = [];
+  let seen: ChatRequest[] = [];
   const base = () => `http://127.0.0.1:${llm.port}`;
 
   beforeAll(async () => {
     server = await startHttpServer();
-    llm = Bun.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      async fetch(request) {
-        const path = new URL(request.url).pathname;
-        const body = (await request.json()) as Seen["body"];
-        seen.push({ method: request.method, path, authorization: request.headers.get("authorization"), body });
-        if (body.model === "missing-model") return Response.json({ error: { message: "model 'missing-model' not found" } }, { status: 404 });
-        if (body.model === "broken") return new Response("upstream exploded", { status: 500 });
-        return Response.json({ id: "x", object: "chat.completion", model: body.model, choices: [{ index: 0, message: { role: "assistant", content: ANSWER }, finish_reason: "stop" }] });
-      },
-    });
+    ({ server: llm, requests: seen } = startChatEndpoint(ANSWER));
   });
   afterAll(async () => {
     llm?.stop(true);

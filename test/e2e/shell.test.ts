@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ensureBinary, type HttpServer, startHttpServer, until } from "../helpers.ts";
+import { type ChatRequest, ensureBinary, type HttpServer, startChatEndpoint, startHttpServer, until } from "../helpers.ts";
 
 const hasTmux = Bun.which("tmux") !== null;
 /** A tmux server of our own: other sessions on this machine may use the default one. */
@@ -54,32 +54,17 @@ async function run(line: string, timeoutMs = 15_000): Promise<string> {
   return text.slice(text.lastIndexOf(`${PROMPT}${line}`) + PROMPT.length + line.length, text.lastIndexOf(PROMPT)).trim();
 }
 
-interface ChatRequest {
-  method: string;
-  path: string;
-  authorization: string | null;
-  body: { model: string; messages: { role: string; content: string }[] };
-}
-
 describe.skipIf(!hasTmux)("ipcscope shell in a terminal", () => {
   let server: HttpServer;
   let llm: ReturnType<typeof Bun.serve>;
-  const requests: ChatRequest[] = [];
+  let requests: ChatRequest[] = [];
   const home = mkdtempSync(join(tmpdir(), "ipcscope-shell-home-"));
   const exitFile = join(home, "exit-code");
 
   beforeAll(async () => {
     server = await startHttpServer();
     // The OpenAI-compatible endpoint: records what it was sent and answers like a model.
-    llm = Bun.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      async fetch(request) {
-        const path = new URL(request.url).pathname;
-        requests.push({ method: request.method, path, authorization: request.headers.get("authorization"), body: (await request.json()) as ChatRequest["body"] });
-        return Response.json({ model: "tiny-test-model", choices: [{ index: 0, message: { role: "assistant", content: "FINDING: the host listens on one loopback port." } }] });
-      },
-    });
+    ({ server: llm, requests } = startChatEndpoint("FINDING: the host listens on one loopback port."));
     // An earlier session's history, to be recalled with the Up arrow.
     writeFileSync(join(home, ".ipcscope_history"), "graph\n", { mode: 0o600 });
     const command = [
