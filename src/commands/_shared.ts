@@ -43,10 +43,15 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [line(header), ...rows.map(line)].join("\n");
 }
 
+/** A function writing text to `stream` as whole lines (a newline added when it has none). */
+export const lineWriter =
+  (stream: { write(text: string): unknown }) =>
+  (text: string): void => {
+    stream.write(text.endsWith("\n") ? text : `${text}\n`);
+  };
+
 /** Writes a command's own result to stdout (a CLI command may; the server never does). */
-export function print(text: string): void {
-  process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
-}
+export const print = lineWriter(process.stdout);
 
 /**
  * Runs a tool for a CLI command through the same validation as MCP and REST: flags (kebab-case,

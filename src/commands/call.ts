@@ -7,7 +7,7 @@ import { EXIT, UsageError } from "../errors.ts";
 import { parseLogLevel } from "../logger.ts";
 import { resolveToken } from "../server/auth.ts";
 import { parseToolsets } from "../tools/index.ts";
-import { jsonArg } from "./_shared.ts";
+import { jsonArg, lineWriter, print } from "./_shared.ts";
 
 export const EXIT_CODES_HELP =
   "Exit codes: 0 success; 1 the tool answered with an error; 2 usage error (bad flag or value, unknown tool); " +
@@ -96,9 +96,26 @@ export async function runTool(session: Session, name: string, argv: readonly str
   return EXIT.ok;
 }
 
-const write = (stream: NodeJS.WriteStream) => (text: string) => {
-  stream.write(text.endsWith("\n") ? text : `${text}\n`);
-};
+/**
+ * Runs a client command's work on an open session: Ctrl-C aborts the signal it is given (the
+ * server is told to cancel), which prints "cancelled" and exits 130; the session is closed either way.
+ */
+export async function runCancellable(session: Session, work: (signal: AbortSignal) => Promise<number | undefined>): Promise<void> {
+  const controller = new AbortController();
+  const cancel = () => controller.abort();
+  process.once("SIGINT", cancel);
+  try {
+    const code = await work(controller.signal);
+    if (code !== undefined) process.exitCode = code;
+  } catch (error) {
+    if (!controller.signal.aborted) throw error;
+    process.stderr.write("cancelled\n");
+    process.exitCode = 130;
+  } finally {
+    process.off("SIGINT", cancel);
+    await session.close();
+  }
+}
 
 export default defineCommand({
   meta: {
@@ -118,26 +135,16 @@ export default defineCommand({
     const { flags, rest } = splitCallFlags(rawArgs);
     const [name, ...toolArgv] = rest;
     if (name !== undefined && name.startsWith("-")) throw new UsageError(`call: the tool name comes first: ipcscope call TOOL ${name} …`);
-    const controller = new AbortController();
     // One call, one session: a local server records events only if the tool asks for them.
     const session = await openSession(flags, { monitor: false });
-    const cancel = () => controller.abort();
-    process.once("SIGINT", cancel);
-    try {
+    await runCancellable(session, async (signal) => {
       if (name === undefined) throw new UsageError(`call needs a tool name; ${session.where} has: ${session.tools.map((tool) => tool.name).join(", ")}`);
       if (flags.help) {
-        write(process.stdout)(toolHelp(findTool(session, name)));
-        return;
+        print(toolHelp(findTool(session, name)));
+        return undefined;
       }
-      process.exitCode = await runTool(session, name, toolArgv, { json: flags.json === true, signal: controller.signal, out: write(process.stdout), err: write(process.stderr) });
-    } catch (error) {
-      if (!controller.signal.aborted) throw error;
-      process.stderr.write("cancelled\n");
-      process.exitCode = 130;
-    } finally {
-      process.off("SIGINT", cancel);
-      await session.close();
-    }
+      return runTool(session, name, toolArgv, { json: flags.json === true, signal, out: print, err: lineWriter(process.stderr) });
+    });
   },
 });
 

@@ -3,7 +3,8 @@ import { parseToolArgs, splitFlags, type FlagSpec, type ToolSchema } from "../cl
 import type { Session } from "../client/connect.ts";
 import { askModel, chatCompletionsUrl } from "../client/insights.ts";
 import { EXIT, UsageError } from "../errors.ts";
-import { CONNECTION_FLAGS, connectionArgs, contentText, findTool, openSession, type RunToolOptions } from "./call.ts";
+import { lineWriter, print } from "./_shared.ts";
+import { CONNECTION_FLAGS, connectionArgs, contentText, findTool, openSession, runCancellable, type RunToolOptions } from "./call.ts";
 
 export const PROMPT_TOOL = "generate_ipc_analysis_prompt";
 
@@ -51,10 +52,6 @@ export async function runInsights(session: Session, argv: readonly string[], llm
   return EXIT.ok;
 }
 
-const write = (stream: NodeJS.WriteStream) => (text: string) => {
-  stream.write(text.endsWith("\n") ? text : `${text}\n`);
-};
-
 export default defineCommand({
   meta: {
     name: "insights",
@@ -76,18 +73,6 @@ export default defineCommand({
       if (!llm.model) throw new UsageError("--llm-url needs --model: the model to ask there (e.g. --model llama3.1 for Ollama)");
     }
     const session = await openSession(flags, { monitor: false });
-    const controller = new AbortController();
-    const cancel = () => controller.abort();
-    process.once("SIGINT", cancel);
-    try {
-      process.exitCode = await runInsights(session, rest, llm, { json: flags.json === true, signal: controller.signal, out: write(process.stdout), err: write(process.stderr) });
-    } catch (error) {
-      if (!controller.signal.aborted) throw error;
-      process.stderr.write("cancelled\n");
-      process.exitCode = 130;
-    } finally {
-      process.off("SIGINT", cancel);
-      await session.close();
-    }
+    await runCancellable(session, (signal) => runInsights(session, rest, llm, { json: flags.json === true, signal, out: print, err: lineWriter(process.stderr) }));
   },
 });

@@ -11,7 +11,7 @@ import { connectionArgs, openSession, runTool, toolHelp } from "./call.ts";
 import { chatCompletionsUrl } from "../client/insights.ts";
 import { LLM_FLAGS, llmArgs, PROMPT_TOOL, runInsights } from "./insights.ts";
 import { firstSentence } from "./tools.ts";
-import { table } from "./_shared.ts";
+import { lineWriter, table } from "./_shared.ts";
 
 /** The shell's words for the tools a person reaches for first; `call TOOL` reaches every other one. */
 export const SHELL_COMMANDS: Record<string, { tool?: string; usage: string; what: string }> = {
@@ -132,12 +132,8 @@ export interface ShellOptions {
 /** The read-eval-print loop over one session; resolves with the exit code when the person leaves. */
 export async function runShell(options: ShellOptions): Promise<number> {
   let session: Session | null = await openSession(options.flags, { monitor: true });
-  const out = (text: string): void => {
-    options.output.write(text.endsWith("\n") ? text : `${text}\n`);
-  };
-  const err = (text: string): void => {
-    process.stderr.write(text.endsWith("\n") ? text : `${text}\n`);
-  };
+  const out = lineWriter(options.output);
+  const err = lineWriter(process.stderr);
   const version = session.client.getServerVersion();
 
   const terminal = options.input.isTTY === true;
