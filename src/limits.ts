@@ -95,6 +95,12 @@ export function runningCalls(): number {
   return calls;
 }
 
+/** Waits until `count()` is 0, or `graceMs` at most (shutdown: what was cancelled gets to finish). */
+export async function drained(count: () => number, graceMs: number): Promise<void> {
+  const end = Date.now() + graceMs;
+  while (count() > 0 && Date.now() < end) await Bun.sleep(20);
+}
+
 const shutdown = new AbortController();
 
 /** Fires when the server shuts down: every running call is cancelled. */

@@ -4,7 +4,7 @@ import { logger } from "../logger.ts";
 import type { startHttpServer as StartHttpServer } from "../server/http.ts";
 import { accessSync, constants, mkdirSync, readFileSync } from "node:fs";
 import { stopAllJobs } from "../jobs.ts";
-import { cancelAllCalls, configureLimits, DEFAULT_LIMITS, runningProbeWindows } from "../limits.ts";
+import { cancelAllCalls, configureLimits, DEFAULT_LIMITS, drained, runningProbeWindows } from "../limits.ts";
 import { verificationsEnded } from "../probes/verify.ts";
 import { allowedHosts, parseOrigins, resolveToken } from "../server/auth.ts";
 import { configureMonitor, getMonitor, stopMonitor, type MonitorOptions } from "../events/monitor.ts";
@@ -220,8 +220,7 @@ async function shutdown(): Promise<void> {
   cancelAllCalls();
   await Promise.all([stopAllJobs(), verificationsEnded()]);
   // Inline windows stop on the cancellation; each releases its slot once its bpftrace has exited.
-  const end = Date.now() + WINDOWS_GRACE_MS;
-  while (runningProbeWindows() > 0 && Date.now() < end) await Bun.sleep(20);
+  await drained(runningProbeWindows, WINDOWS_GRACE_MS);
   await stopMonitor();
 }
 

@@ -5,7 +5,7 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { logger } from "../logger.ts";
-import { runningCalls } from "../limits.ts";
+import { drained, runningCalls } from "../limits.ts";
 import { invokeTool } from "../tools/index.ts";
 import type { ToolDefinition } from "../tools/types.ts";
 import { checkBearer, refuseHostOrOrigin, type RequestGate } from "./auth.ts";
@@ -54,8 +54,8 @@ interface Session {
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   Response.json(body, { status, headers });
 
-const jsonRpcError = (status: number, code: number, message: string) =>
-  json(status, { jsonrpc: "2.0", error: { code, message }, id: null });
+const jsonRpcError = (status: number, code: number, message: string, headers: Record<string, string> = {}) =>
+  json(status, { jsonrpc: "2.0", error: { code, message }, id: null }, headers);
 
 class BodyError extends Error {
   constructor(readonly status: number, message: string) {
@@ -156,9 +156,10 @@ export function startHttpServer(options: HttpOptions) {
     if (!initializes) return jsonRpcError(400, -32000, "no Mcp-Session-Id header: the first request of a session must be initialize");
     if (sessions.size + opening >= maxSessions) {
       warnRefused(`refused a new MCP session: ${sessions.size} open (--max-sessions ${maxSessions})`);
-      return json(
+      return jsonRpcError(
         503,
-        { jsonrpc: "2.0", error: { code: -32000, message: `${sessions.size} sessions are open, the most this server allows (--max-sessions ${maxSessions}): close one (DELETE /mcp) or retry later; idle sessions close after ${sessionIdleMs / 1000} s` }, id: null },
+        -32000,
+        `${sessions.size} sessions are open, the most this server allows (--max-sessions ${maxSessions}): close one (DELETE /mcp) or retry later; idle sessions close after ${sessionIdleMs / 1000} s`,
         { "retry-after": "60" },
       );
     }
@@ -278,8 +279,7 @@ export function startHttpServer(options: HttpOptions) {
     async stop(): Promise<void> {
       stopping = true;
       clearInterval(sweeper);
-      const end = Date.now() + SHUTDOWN_GRACE_MS;
-      while (runningCalls() > 0 && Date.now() < end) await Bun.sleep(20);
+      await drained(runningCalls, SHUTDOWN_GRACE_MS);
       await Promise.allSettled([...sessions.values()].map((session) => session.transport.close()));
       // Answers already written get out; a connection that stays open is cut after a moment.
       await Promise.race([server.stop(false), Bun.sleep(1_000)]);

@@ -1,6 +1,6 @@
 // MCP over stdio: stdout carries JSON-RPC only; logs go to stderr through the logger.
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import { cancelAllCalls, runningCalls } from "../limits.ts";
+import { cancelAllCalls, drained, runningCalls } from "../limits.ts";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { logger } from "../logger.ts";
 import type { ToolDefinition } from "../tools/types.ts";
@@ -104,7 +104,6 @@ export async function serveStdio(tools: readonly ToolDefinition[], stop: Promise
   logger.debug("stdin closed or stop requested; stopping");
   // Running calls are cancelled and may write their (partial) answers before the transport closes.
   cancelAllCalls();
-  const end = Date.now() + STOP_GRACE_MS;
-  while (runningCalls() > 0 && Date.now() < end) await Bun.sleep(20);
+  await drained(runningCalls, STOP_GRACE_MS);
   await server.close().catch(() => {});
 }
