@@ -4,6 +4,7 @@
 // that copy: the cost follows the rows in the window, not the million in the store, and only the
 // answer's few rows reach JavaScript.
 import { z } from "zod";
+import { whereClause } from "./query.ts";
 import { CODES, NAMES, type EventStore } from "./store.ts";
 
 export interface AnalysisFilter {
@@ -128,7 +129,7 @@ interface Scope {
 
 function withRows<T>(store: EventStore, filter: AnalysisFilter, compute: (scope: Scope) => T): T {
   const untilMs = filter.untilMs ?? Date.now();
-  const where = store.whereClause({ pid: filter.pid, command: filter.command, sinceMs: filter.sinceMs, untilMs: filter.untilMs });
+  const where = whereClause(store, { pid: filter.pid, command: filter.command, sinceMs: filter.sinceMs, untilMs: filter.untilMs });
   const db = store.database;
   db.run("CREATE TEMP TABLE IF NOT EXISTS analysis_rows AS SELECT * FROM main.events WHERE 0");
   db.run(`DELETE FROM ${ROWS}`);

@@ -7,10 +7,10 @@
 // thousands of events a second, and a transaction per event would cost a commit each.
 // Enumerated fields (type, source, protocol, family) are stored as small integers, which SQLite
 // keeps in 0 or 1 byte instead of the word: about 20 bytes per row, 20 MB per million events.
+// Filters become SQL in query.ts.
 import { Database, type SQLQueryBindings, type Statement } from "bun:sqlite";
 import { closeSync, existsSync, openSync } from "node:fs";
 import { logger } from "../logger.ts";
-import { cidrContains, unmapV4, type Cidr } from "../snapshot/cidr.ts";
 import type { ConnectionEvent, EventSource, EventType } from "./model.ts";
 
 export const DEFAULT_MAX_EVENTS = 1_000_000;
@@ -19,14 +19,8 @@ export const DEFAULT_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_FLUSH_MS = 200;
 /** A flush as soon as this many events wait: bounds memory and the length of one transaction. */
 export const FLUSH_BATCH = 5_000;
-export const DEFAULT_QUERY_LIMIT = 100;
 /** Events kept waiting while the database refuses writes (disk full); beyond it the oldest are dropped. */
 export const MAX_BUFFERED_ON_ERROR = 100_000;
-/**
- * A command matched by program path becomes one (pid, time range) index seek per process; past this
- * many processes (a needle like "bin") a check of each event in the window against processes is cheaper.
- */
-export const MAX_PROCESS_RANGES = 20_000;
 /** Bump when the tables change: a file written by another version is refused, not misread. */
 const SCHEMA_VERSION = 1;
 
@@ -110,7 +104,8 @@ CREATE INDEX IF NOT EXISTS processes_pid ON processes (pid, exec_ms);
 CREATE INDEX IF NOT EXISTS processes_end ON processes (end_ms);
 `;
 
-const EVENT_COLUMNS = [
+/** The columns of an event row, in insert order (query.ts selects them too). */
+export const EVENT_COLUMNS = [
   "ts_ms", "type", "source", "pid", "ppid", "uid", "comm", "protocol", "family", "local_ip", "local_port", "remote_ip",
   "remote_port", "path", "return_code", "reason", "latency_us", "duration_ms", "bytes_sent", "bytes_received", "exit_code",
 ] as const;
@@ -121,30 +116,6 @@ export interface EventStoreOptions {
   maxEvents?: number;
   maxAgeMs?: number;
   flushMs?: number;
-}
-
-/** What selects events; every field narrows (AND). */
-export interface EventFilter {
-  pid?: number;
-  /** Case-insensitive substring of the process name (comm), or of the program path the pid exec'd. */
-  command?: string;
-  /** Any of these types; absent or empty: all. */
-  types?: readonly EventType[];
-  /** Exact address; an IPv4 address also matches its v4-mapped form (::ffff:a.b.c.d). */
-  remote_ip?: string;
-  remote_cidr?: Cidr;
-  /** Local or remote port. */
-  port?: number;
-  /** Inclusive bounds on ts_ms. */
-  sinceMs?: number;
-  untilMs?: number;
-}
-
-export interface EventQuery extends EventFilter {
-  /** Events returned at most (default 100); `matched` still counts them all. */
-  limit?: number;
-  /** "newest" (default) or "oldest" first. */
-  order?: "newest" | "oldest";
 }
 
 export interface EventStoreStats {
@@ -160,26 +131,9 @@ export interface EventStoreStats {
   path: string;
 }
 
-/** A WHERE condition and its parameters, for SQL built on the store (analysis.ts). */
-export interface WhereClause {
-  sql: string;
-  params: SQLQueryBindings[];
-  /** The filter can match nothing (an unknown command): callers may skip their query. */
-  empty: boolean;
-}
-
-type Row = Record<(typeof EVENT_COLUMNS)[number], number | string | null>;
+/** A stored event as SQLite returns it. */
+export type EventRow = Record<(typeof EVENT_COLUMNS)[number], number | string | null>;
 type Listener = (event: ConnectionEvent) => void;
-
-/** Distinct values of an indexed column by hopping along its index (one seek per value, not a scan). */
-function distinctSql(column: "comm" | "remote_ip"): string {
-  // "IS NOT NULL" lets SQLite use the partial remote_ip index.
-  return `WITH RECURSIVE hop(value) AS (
-      SELECT min(${column}) FROM events WHERE ${column} IS NOT NULL
-      UNION ALL
-      SELECT (SELECT min(${column}) FROM events WHERE ${column} IS NOT NULL AND ${column} > hop.value) FROM hop WHERE hop.value IS NOT NULL
-    ) SELECT value FROM hop WHERE value IS NOT NULL`;
-}
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -310,7 +264,7 @@ export class EventStore {
   }
 
   /** A stored row back to the event it was. */
-  static fromRow(row: Row): ConnectionEvent {
+  static fromRow(row: EventRow): ConnectionEvent {
     const numberOrNull = (value: number | string | null) => (value === null ? null : Number(value));
     const textOrNull = (value: number | string | null) => (value === null ? null : String(value));
     return {
@@ -429,116 +383,9 @@ export class EventStore {
     };
   }
 
-  /**
-   * The WHERE condition of a filter, using the indexes: a command becomes the exact comm values
-   * that contain it (found by hopping along the comm index) plus the time ranges of the processes
-   * whose program path contains it, so SQLite can seek instead of comparing every row's name.
-   */
-  whereClause(filter: EventFilter): WhereClause {
-    const terms: string[] = [];
-    const params: SQLQueryBindings[] = [];
-    const nothing: WhereClause = { sql: "0", params: [], empty: true };
-    if (filter.sinceMs !== undefined) {
-      terms.push("ts_ms >= ?");
-      params.push(filter.sinceMs);
-    }
-    if (filter.untilMs !== undefined) {
-      terms.push("ts_ms <= ?");
-      params.push(filter.untilMs);
-    }
-    if (filter.pid !== undefined) {
-      terms.push("pid = ?");
-      params.push(filter.pid);
-    }
-    if (filter.types && filter.types.length > 0) {
-      terms.push(`type IN (${[...new Set(filter.types)].map((type) => TYPE_CODES[type]).join(", ")})`);
-    }
-    if (filter.port !== undefined) {
-      terms.push("(remote_port = ? OR local_port = ?)");
-      params.push(filter.port, filter.port);
-    }
-    if (filter.remote_ip !== undefined) {
-      const forms = EventStore.addressForms(filter.remote_ip);
-      terms.push(`remote_ip IN (${forms.map(() => "?").join(", ")})`);
-      params.push(...forms);
-    }
-    if (filter.remote_cidr !== undefined) {
-      const cidr = filter.remote_cidr;
-      const addresses = this.distinct("remote_ip").filter((ip) => cidrContains(cidr, ip));
-      if (addresses.length === 0) return nothing;
-      terms.push(`remote_ip IN (${addresses.map(() => "?").join(", ")})`);
-      params.push(...addresses);
-    }
-    const needle = filter.command?.trim().toLowerCase();
-    if (needle) {
-      const command = this.commandCondition(needle, filter.sinceMs, filter.untilMs);
-      if (command === null) return nothing;
-      terms.push(command.sql);
-      params.push(...command.params);
-    }
-    return { sql: terms.length > 0 ? terms.join(" AND ") : "1", params, empty: false };
-  }
-
-  /** 10.0.0.1 and ::ffff:10.0.0.1 are the same peer (a v4 client of a dual-stack socket). */
-  private static addressForms(ip: string): string[] {
-    const plain = unmapV4(ip.trim());
-    return /^\d+\.\d+\.\d+\.\d+$/.test(plain) ? [plain, `::ffff:${plain}`] : [plain.toLowerCase()];
-  }
-
-  private distinct(column: "comm" | "remote_ip"): string[] {
-    return (this.database.query(distinctSql(column)).values() as [string][]).map((row) => row[0]);
-  }
-
-  private commandCondition(needle: string, sinceMs: number | undefined, untilMs: number | undefined): { sql: string; params: SQLQueryBindings[] } | null {
-    const alternatives: string[] = [];
-    const params: SQLQueryBindings[] = [];
-    const comms = this.distinct("comm").filter((comm) => comm.toLowerCase().includes(needle));
-    if (comms.length > 0) {
-      alternatives.push(`comm IN (${comms.map(() => "?").join(", ")})`);
-      params.push(...comms);
-    }
-    // The events of each process whose program path contains the needle, between its exec and its
-    // end, clipped to the window. Threads rename themselves (a JVM's "C2 CompilerThre"), and eBPF
-    // reports the thread's name, so the path finds events the name misses.
-    // SQLite's lower() folds ASCII only, as do the kernel's program paths in practice.
-    const ranges = this.database
-      .query(
-        `SELECT pid, max(exec_ms, ?2) AS from_ms, min(coalesce(end_ms, ?3), ?3) AS to_ms FROM processes
-         WHERE exec_ms IS NOT NULL AND instr(lower(path), ?1) > 0 AND exec_ms <= ?3 AND (end_ms IS NULL OR end_ms >= ?2)
-         LIMIT ?4`,
-      )
-      .values(needle, sinceMs ?? 0, untilMs ?? Number.MAX_SAFE_INTEGER, MAX_PROCESS_RANGES + 1) as [number, number, number][];
-    if (ranges.length > MAX_PROCESS_RANGES) {
-      alternatives.push(
-        `EXISTS (SELECT 1 FROM processes p WHERE p.pid = events.pid AND p.exec_ms <= events.ts_ms
-           AND (p.end_ms IS NULL OR p.end_ms >= events.ts_ms) AND instr(lower(p.path), ?) > 0)`,
-      );
-      params.push(needle);
-    } else if (ranges.length > 0) {
-      // The ranges go in as one JSON parameter, so the SQL stays the same whatever their number;
-      // CROSS JOIN keeps them the outer loop: one (pid, ts_ms) index seek per range.
-      alternatives.push(
-        `id IN (SELECT e.id FROM json_each(?) AS r CROSS JOIN events AS e
-           ON e.pid = r.value ->> 0 AND e.ts_ms >= r.value ->> 1 AND e.ts_ms <= r.value ->> 2)`,
-      );
-      params.push(JSON.stringify(ranges));
-    }
-    if (alternatives.length === 0) return null;
-    return { sql: alternatives.length === 1 ? alternatives[0]! : `(${alternatives.join(" OR ")})`, params };
-  }
-
-  /** The matching events, newest (or oldest) first, and how many matched before the limit. */
-  query(query: EventQuery = {}): { events: ConnectionEvent[]; matched: number } {
-    const limit = Math.max(0, Math.floor(query.limit ?? DEFAULT_QUERY_LIMIT));
-    const where = this.whereClause(query);
-    if (where.empty) return { events: [], matched: 0 };
-    const direction = query.order === "oldest" ? "ASC" : "DESC";
-    const rows = this.select<Row>(`SELECT ${EVENT_COLUMNS.join(", ")} FROM events WHERE ${where.sql} ORDER BY ts_ms ${direction}, id ${direction} LIMIT ?`, [
-      ...where.params,
-      limit,
-    ]);
-    const matched = where.sql === "1" ? this.rows : this.select<{ n: number }>(`SELECT count(*) AS n FROM events WHERE ${where.sql}`, where.params)[0]!.n;
-    return { events: rows.map(EventStore.fromRow), matched };
+  /** Events written (the buffered not yet), kept without a query: the count of an unfiltered query. */
+  get rowCount(): number {
+    return this.rows;
   }
 
   /**
@@ -552,13 +399,6 @@ export class EventStore {
     } finally {
       statement.finalize();
     }
-  }
-
-  /** SQLite's plan for the query of a filter, one line per step (to check that an index is used). */
-  explain(filter: EventFilter): string[] {
-    const where = this.whereClause(filter);
-    const rows = this.select<{ detail: string }>(`EXPLAIN QUERY PLAN SELECT id FROM events WHERE ${where.sql} ORDER BY ts_ms DESC LIMIT 100`, where.params);
-    return rows.map((row) => row.detail);
   }
 
   /** The program a process ran at a time: the path of its latest exec at or before it, when seen. */

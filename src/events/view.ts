@@ -44,7 +44,7 @@ function parseDestination(value: string): Cidr {
   return cidr;
 }
 
-/** The live-event predicate (history filters the same way in SQL, see store.ts). */
+/** The live-event predicate (history filters the same way in SQL, see query.ts). */
 export function eventMatches(event: ConnectionEvent, filter: EventFilter): boolean {
   if (filter.pid !== undefined && event.pid !== filter.pid) return false;
   if (filter.command) {

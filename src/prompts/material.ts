@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { hostname, release } from "node:os";
 import { analyzePatterns, connectionSummary } from "../events/analysis.ts";
 import { getMonitor, peekMonitor } from "../events/monitor.ts";
+import { queryEvents } from "../events/query.ts";
 import { viewOf } from "../events/view.ts";
 import { parseProcNetDev } from "../health/traffic.ts";
 import { buildSnapshot } from "../snapshot/build.ts";
@@ -45,7 +46,7 @@ function events(focus: Focus | null): EventMaterial {
     ];
     const seen = new Set<string>();
     for (const query of queries) {
-      for (const event of monitor.store.query({ ...query, ...window, limit: FOCUS_EVENTS }).events) {
+      for (const event of queryEvents(monitor.store, { ...query, ...window, limit: FOCUS_EVENTS }).events) {
         const key = JSON.stringify(event);
         if (!seen.has(key)) (seen.add(key), focusEvents.push(event));
       }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { getMonitor } from "../events/monitor.ts";
+import { queryEvents } from "../events/query.ts";
 import { eventFilterInput, eventViewSchema, filterOf, MAX_SINCE_S, viewOf } from "../events/view.ts";
 import { defineTool, READ_ONLY } from "./types.ts";
 
@@ -41,7 +42,7 @@ export default defineTool({
     const until = Date.now();
     const sinceMs = until - args.since * 1000;
     monitor.store.flush();
-    const { events, matched } = monitor.store.query({
+    const { events, matched } = queryEvents(monitor.store, {
       pid: filter.pid,
       command: filter.command,
       port: filter.port,
