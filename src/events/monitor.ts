@@ -1,6 +1,7 @@
 // The background monitor: from server start it keeps connection events in the store, from the
-// eBPF connection tracker when it can run here, else from ss polling. Live tools subscribe to it;
-// history tools query its store. One per process.
+// eBPF connection tracker when it can run here, else from ss polling. Live tools subscribe to it
+// (it tells them each event as it arrives, before the store writes it); history tools query its
+// store. One per process.
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { z } from "zod";
@@ -126,8 +127,11 @@ export type MonitorStatus = {
   store: ReturnType<EventStore["stats"]>;
 };
 
+type Listener = (event: ConnectionEvent) => void;
+
 export class Monitor {
   readonly store: EventStore;
+  private readonly listeners = new Set<Listener>();
   private supervisor: ProbeSupervisor<ProbeLine> | null = null;
   private poller: SsPoller | null = null;
   private started = false;
@@ -162,7 +166,7 @@ export class Monitor {
       probe,
       schema: probeLineSchema,
       env: probeEnv(),
-      onEvent: (line) => this.store.add(eventOfLine(line, this.supervisor!.wallTime(line.ts_ns))),
+      onEvent: (line) => this.add(eventOfLine(line, this.supervisor!.wallTime(line.ts_ns))),
       onFailed: (error) => {
         if (source === "auto") this.startPolling(error);
         else logger.error(`connection events are off: ${error} (--events-source ebpf: no fallback to ss polling)`);
@@ -173,7 +177,7 @@ export class Monitor {
 
   private startPolling(why: string): void {
     logger.warn(`connection events come from ss polling (${why}): ${POLL_LIMITS}`);
-    this.poller ??= new SsPoller((event) => this.store.add(event));
+    this.poller ??= new SsPoller((event) => this.add(event));
     this.poller.start();
   }
 
@@ -190,8 +194,25 @@ export class Monitor {
     return false;
   }
 
-  subscribe(listener: (event: ConnectionEvent) => void): () => void {
-    return this.store.subscribe(listener);
+  /** A live event: tells the subscribers now, then buffers it in the store (written at its next flush). */
+  add(event: ConnectionEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        // One broken live tool must not stop the history or the other listeners.
+        logger.warn("event store: a subscriber failed:", error);
+      }
+    }
+    this.store.add(event);
+  }
+
+  /** Called synchronously for every added event (before it is written); returns the unsubscribe. */
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
   }
 
   status(): MonitorStatus {
@@ -220,7 +241,9 @@ export class Monitor {
     this.started = false;
   }
 
+  /** Closes the store; the subscribers hear no more (an add after this throws, as the store's does). */
   close(): void {
+    this.listeners.clear();
     this.store.close();
   }
 }

@@ -7,7 +7,7 @@
 // thousands of events a second, and a transaction per event would cost a commit each.
 // Enumerated fields (type, source, protocol, family) are stored as small integers, which SQLite
 // keeps in 0 or 1 byte instead of the word: about 20 bytes per row, 20 MB per million events.
-// Filters become SQL in query.ts.
+// Filters become SQL in query.ts; live subscribers hear events from the monitor (monitor.ts).
 import { Database, type SQLQueryBindings, type Statement } from "bun:sqlite";
 import { closeSync, existsSync, openSync } from "node:fs";
 import { logger } from "../logger.ts";
@@ -133,7 +133,6 @@ export interface EventStoreStats {
 
 /** A stored event as SQLite returns it. */
 export type EventRow = Record<(typeof EVENT_COLUMNS)[number], number | string | null>;
-type Listener = (event: ConnectionEvent) => void;
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -150,7 +149,6 @@ export class EventStore {
   private readonly flushMs: number;
   private buffer: ConnectionEvent[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
-  private readonly listeners = new Set<Listener>();
   private rows: number;
   private droppedByRetention = 0;
   private droppedOnError = 0;
@@ -292,18 +290,10 @@ export class EventStore {
     };
   }
 
-  /** Buffers the event (written at the next flush) and tells the subscribers now. */
+  /** Buffers the event (written at the next flush). */
   add(event: ConnectionEvent): void {
     if (this.closed) throw new Error(`the event store at ${this.path} is closed`);
     this.buffer.push(event);
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        // One broken live tool must not stop the history or the other listeners.
-        logger.warn("event store: a subscriber failed:", error);
-      }
-    }
     // While writes fail, only the timer retries: not every add, nor a log line each.
     if (this.buffer.length >= FLUSH_BATCH && !this.failing) this.flushOrKeep();
     else this.scheduleFlush();
@@ -375,14 +365,6 @@ export class EventStore {
     return removed;
   }
 
-  /** Called synchronously for every added event (before it is written); returns the unsubscribe. */
-  subscribe(listener: Listener): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
-  }
-
   /** Events written (the buffered not yet), kept without a query: the count of an unfiltered query. */
   get rowCount(): number {
     return this.rows;
@@ -436,7 +418,6 @@ export class EventStore {
       this.closed = true;
       if (this.timer !== null) clearTimeout(this.timer);
       this.timer = null;
-      this.listeners.clear();
       this.database.close();
     }
   }
