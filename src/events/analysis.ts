@@ -1,11 +1,15 @@
 // Answers over the event history: the connection summary of a process or command over a window
-// (get_connection_summary) and the patterns in it (analyze_patterns). The rows the filter selects
-// (through an index) are copied once to a temp table, and each figure is one SQL aggregate over
-// that copy: the cost follows the rows in the window, not the million in the store, and only the
-// answer's few rows reach JavaScript.
+// (get_connection_summary) and the patterns in it (analyze_patterns). Totals (attempts, failures,
+// accepts, destinations, fan-out, failure rates, protocol mix) come from the counts table, exact
+// where the kernel counted them (src/events/counts.ts); details (latency, bytes, closes, periodic
+// connections, listeners) from the events, which may be a sample. The rows the filter selects
+// (through an index) are copied once to a temp table per table, and each figure is one SQL
+// aggregate over that copy: the cost follows the rows in the window, not the million in the store,
+// and only the answer's few rows reach JavaScript.
 import { z } from "zod";
-import { whereClause } from "./query.ts";
-import { CODES, NAMES, type EventStore } from "./store.ts";
+import { whereClause, type FilteredTable } from "./query.ts";
+import { CODES, NAMES } from "./codes.ts";
+import type { EventStore } from "./store.ts";
 
 export interface AnalysisFilter {
   pid?: number;
@@ -118,39 +122,49 @@ const round = (value: number, digits: number) => Math.round(value * 10 ** digits
  * connection; the analyses are synchronous, so one table serves them all in turn.
  */
 const ROWS = "temp.analysis_rows";
+/** The count rows of the filter, copied the same way: each row stands for n outcomes. */
+const COUNTED = "temp.analysis_counts";
 
 interface Scope {
   window: { since: string; until: string };
   /** Rows copied to ROWS. */
   events: number;
+  /** Rows copied to COUNTED. */
+  counted: number;
   /** A query on ROWS: its SQL never varies, so bun's statement cache keeps it prepared. */
   all<R>(sql: string, ...params: (string | number)[]): R[];
 }
 
+/** Copies the rows of `table` that the filter selects into `into`; returns how many. */
+function copyRows(store: EventStore, filter: AnalysisFilter, table: FilteredTable, into: string): number {
+  const where = whereClause(store, { pid: filter.pid, command: filter.command, sinceMs: filter.sinceMs, untilMs: filter.untilMs }, table);
+  if (where.empty) return 0;
+  // Prepared each time: the filter's SQL varies with what it matched (see EventStore.select).
+  const copy = store.database.prepare(`INSERT INTO ${into} SELECT * FROM main.${table} WHERE ${where.sql}`);
+  try {
+    return copy.run(...where.params).changes;
+  } finally {
+    copy.finalize();
+  }
+}
+
 function withRows<T>(store: EventStore, filter: AnalysisFilter, compute: (scope: Scope) => T): T {
   const untilMs = filter.untilMs ?? Date.now();
-  const where = whereClause(store, { pid: filter.pid, command: filter.command, sinceMs: filter.sinceMs, untilMs: filter.untilMs });
   const db = store.database;
   db.run("CREATE TEMP TABLE IF NOT EXISTS analysis_rows AS SELECT * FROM main.events WHERE 0");
+  db.run("CREATE TEMP TABLE IF NOT EXISTS analysis_counts AS SELECT * FROM main.counts WHERE 0");
   db.run(`DELETE FROM ${ROWS}`);
+  db.run(`DELETE FROM ${COUNTED}`);
   try {
-    let events = 0;
-    if (!where.empty) {
-      // Prepared each time: the filter's SQL varies with what it matched (see EventStore.select).
-      const copy = db.prepare(`INSERT INTO ${ROWS} SELECT * FROM main.events WHERE ${where.sql}`);
-      try {
-        events = copy.run(...where.params).changes;
-      } finally {
-        copy.finalize();
-      }
-    }
     return compute({
       window: { since: new Date(filter.sinceMs).toISOString(), until: new Date(untilMs).toISOString() },
-      events,
+      events: copyRows(store, filter, "events", ROWS),
+      counted: copyRows(store, filter, "counts", COUNTED),
       all: <R>(sql: string, ...params: (string | number)[]) => db.query(sql).all(...params) as R[],
     });
   } finally {
     db.run(`DELETE FROM ${ROWS}`);
+    db.run(`DELETE FROM ${COUNTED}`);
   }
 }
 
@@ -163,13 +177,16 @@ function sourcesOf(row: { ebpf: number; ss_poll: number }): Record<string, numbe
 const SOURCE_COUNTS = `count(*) FILTER (WHERE source = ${CODES.source.ebpf}) AS ebpf, count(*) FILTER (WHERE source = ${CODES.source["ss-poll"]}) AS ss_poll`;
 
 interface Totals {
-  ebpf: number;
-  ss_poll: number;
   established: number;
   failed: number;
   syscall_connects: number;
   syscall_failed: number;
   accepted: number;
+}
+
+interface Details {
+  ebpf: number;
+  ss_poll: number;
   closed: number;
   samples: number;
   latency_avg: number | null;
@@ -186,16 +203,21 @@ export function connectionSummary(store: EventStore, filter: AnalysisFilter): Co
 }
 
 function summarize(store: EventStore, scope: Scope): ConnectionSummary {
-  if (scope.events === 0) return emptySummary(scope.window);
-  // One pass for every count: each FILTER clause picks its rows from the same scan. percentile() is
-  // SQLite's percentile extension (built into Bun's SQLite): linear interpolation, as numpy's default.
+  if (scope.events === 0 && scope.counted === 0) return emptySummary(scope.window);
+  // One pass for every figure: each FILTER clause picks its rows from the same scan.
   const totals = scope.all<Totals>(
+    `SELECT
+       coalesce(sum(n) FILTER (WHERE ${TCP_CONNECT}), 0) AS established,
+       coalesce(sum(n) FILTER (WHERE type = ${TYPE.connect_failed}), 0) AS failed,
+       coalesce(sum(n) FILTER (WHERE ${SYSCALL_CONNECT}), 0) AS syscall_connects,
+       coalesce(sum(n) FILTER (WHERE ${SYSCALL_CONNECT} AND return_code < 0), 0) AS syscall_failed,
+       coalesce(sum(n) FILTER (WHERE type = ${TYPE.accept}), 0) AS accepted
+     FROM ${COUNTED}`,
+  )[0]!;
+  // percentile() is SQLite's percentile extension (built into Bun's SQLite): linear interpolation,
+  // as numpy's default.
+  const details = scope.all<Details>(
     `SELECT ${SOURCE_COUNTS},
-       count(*) FILTER (WHERE ${TCP_CONNECT}) AS established,
-       count(*) FILTER (WHERE type = ${TYPE.connect_failed}) AS failed,
-       count(*) FILTER (WHERE ${SYSCALL_CONNECT}) AS syscall_connects,
-       count(*) FILTER (WHERE ${SYSCALL_CONNECT} AND return_code < 0) AS syscall_failed,
-       count(*) FILTER (WHERE type = ${TYPE.accept}) AS accepted,
        count(*) FILTER (WHERE type = ${TYPE.close}) AS closed,
        count(latency_us) FILTER (WHERE ${TCP_CONNECT}) AS samples,
        avg(latency_us) FILTER (WHERE ${TCP_CONNECT}) AS latency_avg,
@@ -209,13 +231,13 @@ function summarize(store: EventStore, scope: Scope): ConnectionSummary {
 
   const byReason: Record<string, number> = {};
   const reasons = scope.all<{ reason: string; n: number }>(
-    `SELECT coalesce(reason, 'unknown') AS reason, count(*) AS n FROM ${ROWS} WHERE type = ${TYPE.connect_failed} GROUP BY 1 ORDER BY n DESC, reason`,
+    `SELECT coalesce(reason, 'unknown') AS reason, sum(n) AS n FROM ${COUNTED} WHERE type = ${TYPE.connect_failed} GROUP BY 1 ORDER BY n DESC, reason`,
   );
   for (const row of reasons) byReason[row.reason] = row.n;
 
   const destinations = scope.all<{ remote_ip: string; remote_port: number | null; attempts: number; failed: number }>(
-    `SELECT remote_ip, remote_port, count(*) AS attempts, count(*) FILTER (WHERE ${FAILED}) AS failed
-     FROM ${ROWS} WHERE ${OUTGOING} AND remote_ip IS NOT NULL
+    `SELECT remote_ip, remote_port, sum(n) AS attempts, coalesce(sum(n) FILTER (WHERE ${FAILED}), 0) AS failed
+     FROM ${COUNTED} WHERE ${OUTGOING} AND remote_ip IS NOT NULL
      GROUP BY remote_ip, remote_port ORDER BY attempts DESC, failed DESC, remote_ip, remote_port LIMIT ?`,
     TOP_DESTINATIONS,
   );
@@ -228,28 +250,28 @@ function summarize(store: EventStore, scope: Scope): ConnectionSummary {
   );
 
   const latency =
-    totals.samples > 0
+    details.samples > 0
       ? {
-          samples: totals.samples,
-          avg: round(totals.latency_avg!, 1),
-          p50: round(totals.latency_p50!, 1),
-          p95: round(totals.latency_p95!, 1),
-          max: totals.latency_max!,
+          samples: details.samples,
+          avg: round(details.latency_avg!, 1),
+          p50: round(details.latency_p50!, 1),
+          p95: round(details.latency_p95!, 1),
+          max: details.latency_max!,
         }
       : null;
   return {
     window: scope.window,
     events: scope.events,
-    sources: sourcesOf(totals),
+    sources: sourcesOf(details),
     attempts: totals.established + totals.failed,
     established: totals.established,
     failed: { total: totals.failed, by_reason: byReason },
     udp_unix_connects: { total: totals.syscall_connects, failed: totals.syscall_failed },
     accepted: totals.accepted,
-    closed: totals.closed,
+    closed: details.closed,
     connect_latency_us: latency,
     top_destinations: destinations,
-    bytes: { sent: totals.bytes_sent ?? 0, received: totals.bytes_received ?? 0 },
+    bytes: { sent: details.bytes_sent ?? 0, received: details.bytes_received ?? 0 },
     // The path of the program each ran at its last event in the window (a pid may exec several).
     processes: processes.map((row) => ({ pid: row.pid, comm: row.comm, path: store.programPath(row.pid, row.last_ms), events: row.events })),
     processes_total: processes[0]?.total ?? 0,
@@ -281,12 +303,12 @@ export function analyzePatterns(store: EventStore, filter: AnalysisFilter): Conn
 }
 
 function findPatterns(scope: Scope): ConnectionPatterns {
-  if (scope.events === 0) return emptyPatterns(scope.window);
+  if (scope.events === 0 && scope.counted === 0) return emptyPatterns(scope.window);
   const sources = scope.all<{ ebpf: number; ss_poll: number }>(`SELECT ${SOURCE_COUNTS} FROM ${ROWS}`)[0]!;
 
   const topDestinations = scope.all<{ remote_ip: string; remote_port: number | null; count: number; processes: number }>(
-    `SELECT remote_ip, remote_port, count(*) AS count, count(DISTINCT pid) AS processes
-     FROM ${ROWS} WHERE ${OUTGOING} AND remote_ip IS NOT NULL
+    `SELECT remote_ip, remote_port, sum(n) AS count, count(DISTINCT pid) AS processes
+     FROM ${COUNTED} WHERE ${OUTGOING} AND remote_ip IS NOT NULL
      GROUP BY remote_ip, remote_port ORDER BY count DESC, remote_ip, remote_port LIMIT ?`,
     TOP_DESTINATIONS,
   );
@@ -295,21 +317,21 @@ function findPatterns(scope: Scope): ConnectionPatterns {
   // source (ss polling): an event without one counts as TCP.
   const mix = { tcp: 0, udp: 0, unix: 0 };
   const protocols = scope.all<{ protocol: number; n: number }>(
-    `SELECT coalesce(protocol, ${PROTOCOL.tcp}) AS protocol, count(*) AS n
-     FROM ${ROWS} WHERE type IN (${TYPE.connect}, ${TYPE.connect_failed}, ${TYPE.accept}) GROUP BY 1`,
+    `SELECT coalesce(protocol, ${PROTOCOL.tcp}) AS protocol, sum(n) AS n
+     FROM ${COUNTED} WHERE type IN (${TYPE.connect}, ${TYPE.connect_failed}, ${TYPE.accept}) GROUP BY 1`,
   );
   for (const row of protocols) mix[NAMES.protocol[row.protocol]!] += row.n;
 
   const fanOut = scope.all<{ pid: number; comm: string; destinations: number; attempts: number }>(
-    `SELECT pid, comm, count(DISTINCT coalesce(remote_ip || ' ' || coalesce(remote_port, ''), path)) AS destinations, count(*) AS attempts
-     FROM ${ROWS} WHERE ${OUTGOING}
+    `SELECT pid, comm, count(DISTINCT coalesce(remote_ip || ' ' || coalesce(remote_port, ''), path)) AS destinations, sum(n) AS attempts
+     FROM ${COUNTED} WHERE ${OUTGOING}
      GROUP BY pid, comm ORDER BY destinations DESC, attempts DESC, pid LIMIT ?`,
     TOP_PROCESSES,
   );
 
   const failures = scope.all<{ pid: number; comm: string; attempts: number; failed: number }>(
-    `SELECT pid, comm, count(*) AS attempts, count(*) FILTER (WHERE ${FAILED}) AS failed
-     FROM ${ROWS} WHERE ${OUTGOING}
+    `SELECT pid, comm, sum(n) AS attempts, coalesce(sum(n) FILTER (WHERE ${FAILED}), 0) AS failed
+     FROM ${COUNTED} WHERE ${OUTGOING}
      GROUP BY pid, comm HAVING failed > 0 ORDER BY failed DESC, CAST(failed AS REAL) / attempts DESC, pid LIMIT ?`,
     TOP_PROCESSES,
   );

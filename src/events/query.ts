@@ -3,8 +3,9 @@
 // events with their count, and SQLite's plan of a filter. Functions over an open EventStore.
 import type { SQLQueryBindings } from "bun:sqlite";
 import { cidrContains, unmapV4, type Cidr } from "../snapshot/cidr.ts";
-import type { ConnectionEvent, EventType } from "./model.ts";
-import { CODES, EVENT_COLUMNS, EventStore, type EventRow } from "./store.ts";
+import { EVENT_TYPES, type ConnectionEvent, type EventType } from "./model.ts";
+import { CODES } from "./codes.ts";
+import { EVENT_COLUMNS, EventStore, type EventRow } from "./store.ts";
 
 export const DEFAULT_QUERY_LIMIT = 100;
 /**
@@ -45,18 +46,26 @@ export interface WhereClause {
   empty: boolean;
 }
 
+/**
+ * The tables a filter applies to: the events, and the exact counts (src/events/counts.ts), whose
+ * rows have the same column names and whose ts_ms is the start of a bucket of up to BUCKET_MS.
+ */
+export type FilteredTable = "events" | "counts";
+/** A count row's bucket (2^30 ns) starts up to this long before the outcomes it holds. */
+const BUCKET_MS = 1_074;
+
 /** Distinct values of an indexed column by hopping along its index (one seek per value, not a scan). */
-function distinctSql(column: "comm" | "remote_ip"): string {
+function distinctSql(column: "comm" | "remote_ip", table: FilteredTable): string {
   // "IS NOT NULL" lets SQLite use the partial remote_ip index.
   return `WITH RECURSIVE hop(value) AS (
-      SELECT min(${column}) FROM events WHERE ${column} IS NOT NULL
+      SELECT min(${column}) FROM ${table} WHERE ${column} IS NOT NULL
       UNION ALL
-      SELECT (SELECT min(${column}) FROM events WHERE ${column} IS NOT NULL AND ${column} > hop.value) FROM hop WHERE hop.value IS NOT NULL
+      SELECT (SELECT min(${column}) FROM ${table} WHERE ${column} IS NOT NULL AND ${column} > hop.value) FROM hop WHERE hop.value IS NOT NULL
     ) SELECT value FROM hop WHERE value IS NOT NULL`;
 }
 
-function distinct(store: EventStore, column: "comm" | "remote_ip"): string[] {
-  return (store.database.query(distinctSql(column)).values() as [string][]).map((row) => row[0]);
+function distinct(store: EventStore, column: "comm" | "remote_ip", table: FilteredTable): string[] {
+  return (store.database.query(distinctSql(column, table)).values() as [string][]).map((row) => row[0]);
 }
 
 /** 10.0.0.1 and ::ffff:10.0.0.1 are the same peer (a v4 client of a dual-stack socket). */
@@ -70,7 +79,7 @@ function addressForms(ip: string): string[] {
  * that contain it (found by hopping along the comm index) plus the time ranges of the processes
  * whose program path contains it, so SQLite can seek instead of comparing every row's name.
  */
-export function whereClause(store: EventStore, filter: EventFilter): WhereClause {
+export function whereClause(store: EventStore, filter: EventFilter, table: FilteredTable = "events"): WhereClause {
   const terms: string[] = [];
   const params: SQLQueryBindings[] = [];
   const nothing: WhereClause = { sql: "0", params: [], empty: true };
@@ -100,14 +109,14 @@ export function whereClause(store: EventStore, filter: EventFilter): WhereClause
   }
   if (filter.remote_cidr !== undefined) {
     const cidr = filter.remote_cidr;
-    const addresses = distinct(store, "remote_ip").filter((ip) => cidrContains(cidr, ip));
+    const addresses = distinct(store, "remote_ip", table).filter((ip) => cidrContains(cidr, ip));
     if (addresses.length === 0) return nothing;
     terms.push(`remote_ip IN (${addresses.map(() => "?").join(", ")})`);
     params.push(...addresses);
   }
   const needle = filter.command?.trim().toLowerCase();
   if (needle) {
-    const command = commandCondition(store, needle, filter.sinceMs, filter.untilMs);
+    const command = commandCondition(store, table, needle, filter.sinceMs, filter.untilMs);
     if (command === null) return nothing;
     terms.push(command.sql);
     params.push(...command.params);
@@ -115,10 +124,18 @@ export function whereClause(store: EventStore, filter: EventFilter): WhereClause
   return { sql: terms.length > 0 ? terms.join(" AND ") : "1", params, empty: false };
 }
 
-function commandCondition(store: EventStore, needle: string, sinceMs: number | undefined, untilMs: number | undefined): { sql: string; params: SQLQueryBindings[] } | null {
+function commandCondition(
+  store: EventStore,
+  table: FilteredTable,
+  needle: string,
+  sinceMs: number | undefined,
+  untilMs: number | undefined,
+): { sql: string; params: SQLQueryBindings[] } | null {
   const alternatives: string[] = [];
   const params: SQLQueryBindings[] = [];
-  const comms = distinct(store, "comm").filter((comm) => comm.toLowerCase().includes(needle));
+  // A bucket that began before the process's exec may hold its first outcomes.
+  const slack = table === "counts" ? BUCKET_MS : 0;
+  const comms = distinct(store, "comm", table).filter((comm) => comm.toLowerCase().includes(needle));
   if (comms.length > 0) {
     alternatives.push(`comm IN (${comms.map(() => "?").join(", ")})`);
     params.push(...comms);
@@ -136,34 +153,57 @@ function commandCondition(store: EventStore, needle: string, sinceMs: number | u
     .values(needle, sinceMs ?? 0, untilMs ?? Number.MAX_SAFE_INTEGER, MAX_PROCESS_RANGES + 1) as [number, number, number][];
   if (ranges.length > MAX_PROCESS_RANGES) {
     alternatives.push(
-      `EXISTS (SELECT 1 FROM processes p WHERE p.pid = events.pid AND p.exec_ms <= events.ts_ms
-         AND (p.end_ms IS NULL OR p.end_ms >= events.ts_ms) AND instr(lower(p.path), ?) > 0)`,
+      `EXISTS (SELECT 1 FROM processes p WHERE p.pid = ${table}.pid AND p.exec_ms - ? <= ${table}.ts_ms
+         AND (p.end_ms IS NULL OR p.end_ms >= ${table}.ts_ms) AND instr(lower(p.path), ?) > 0)`,
     );
-    params.push(needle);
+    params.push(slack, needle);
   } else if (ranges.length > 0) {
     // The ranges go in as one JSON parameter, so the SQL stays the same whatever their number;
     // CROSS JOIN keeps them the outer loop: one (pid, ts_ms) index seek per range.
     alternatives.push(
-      `id IN (SELECT e.id FROM json_each(?) AS r CROSS JOIN events AS e
-         ON e.pid = r.value ->> 0 AND e.ts_ms >= r.value ->> 1 AND e.ts_ms <= r.value ->> 2)`,
+      `id IN (SELECT e.id FROM json_each(?) AS r CROSS JOIN ${table} AS e
+         ON e.pid = r.value ->> 0 AND e.ts_ms >= (r.value ->> 1) - ? AND e.ts_ms <= r.value ->> 2)`,
     );
-    params.push(JSON.stringify(ranges));
+    params.push(JSON.stringify(ranges), slack);
   }
   if (alternatives.length === 0) return null;
   return { sql: alternatives.length === 1 ? alternatives[0]! : `(${alternatives.join(" OR ")})`, params };
 }
 
-/** The matching events, newest (or oldest) first, and how many matched before the limit. */
+/** The types the counts table holds: their totals are exact where the kernel counted them. */
+const COUNTED_TYPES: readonly EventType[] = ["connect", "accept", "connect_failed"];
+
+/** How many rows (events), or outcomes (counts: the sum of n), of a table a filter selects. */
+function countOf(store: EventStore, filter: EventFilter, table: FilteredTable): number {
+  const where = whereClause(store, filter, table);
+  if (where.empty) return 0;
+  if (table === "events" && where.sql === "1") return store.rowCount;
+  const measure = table === "counts" ? "coalesce(sum(n), 0)" : "count(*)";
+  return store.select<{ n: number }>(`SELECT ${measure} AS n FROM ${table} WHERE ${where.sql}`, where.params)[0]!.n;
+}
+
+/**
+ * The matching events, newest (or oldest) first, and how many matched before the limit. `matched`
+ * takes connects, accepts and failed connects from the counts (exact where the kernel counted
+ * them, when event lines were lost), or from the events where they hold more (a filter on an
+ * ephemeral port, which counts do not keep); the other types from the events.
+ */
 export function queryEvents(store: EventStore, query: EventQuery = {}): { events: ConnectionEvent[]; matched: number } {
   const limit = Math.max(0, Math.floor(query.limit ?? DEFAULT_QUERY_LIMIT));
   const where = whereClause(store, query);
-  if (where.empty) return { events: [], matched: 0 };
   const direction = query.order === "oldest" ? "ASC" : "DESC";
-  const rows = store.select<EventRow>(`SELECT ${EVENT_COLUMNS.join(", ")} FROM events WHERE ${where.sql} ORDER BY ts_ms ${direction}, id ${direction} LIMIT ?`, [
-    ...where.params,
-    limit,
-  ]);
-  const matched = where.sql === "1" ? store.rowCount : store.select<{ n: number }>(`SELECT count(*) AS n FROM events WHERE ${where.sql}`, where.params)[0]!.n;
+  const rows = where.empty
+    ? []
+    : store.select<EventRow>(`SELECT ${EVENT_COLUMNS.join(", ")} FROM events WHERE ${where.sql} ORDER BY ts_ms ${direction}, id ${direction} LIMIT ?`, [
+        ...where.params,
+        limit,
+      ]);
+  const types = query.types && query.types.length > 0 ? query.types : EVENT_TYPES;
+  const counted = types.filter((type) => COUNTED_TYPES.includes(type));
+  const other = types.filter((type) => !COUNTED_TYPES.includes(type));
+  let matched = 0;
+  if (other.length > 0) matched += counted.length === 0 ? countOf(store, query, "events") : countOf(store, { ...query, types: other }, "events");
+  if (counted.length > 0) matched += Math.max(countOf(store, { ...query, types: counted }, "events"), countOf(store, { ...query, types: counted }, "counts"));
   return { events: rows.map(EventStore.fromRow), matched };
 }
 

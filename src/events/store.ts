@@ -11,7 +11,9 @@
 import { Database, type SQLQueryBindings, type Statement } from "bun:sqlite";
 import { closeSync, existsSync, openSync } from "node:fs";
 import { logger } from "../logger.ts";
-import type { ConnectionEvent, EventSource, EventType } from "./model.ts";
+import { CODES, NAMES } from "./codes.ts";
+import { countOfEvent, CountTable, type CountRow } from "./counts.ts";
+import type { ConnectionEvent } from "./model.ts";
 
 export const DEFAULT_MAX_EVENTS = 1_000_000;
 export const DEFAULT_MAX_AGE_MS = 24 * 60 * 60 * 1000;
@@ -24,28 +26,14 @@ export const MAX_BUFFERED_ON_ERROR = 100_000;
 /** Bump when the tables change: a file written by another version is refused, not misread. */
 const SCHEMA_VERSION = 1;
 
-// Stored codes. They are persisted in files: append new values, never renumber.
-// A Record over the union makes the compiler ask for a code when model.ts gains a value.
-const TYPE_CODES: Record<EventType, number> = { connect: 0, accept: 1, connect_failed: 2, close: 3, listen: 4, exec: 5, exit: 6 };
-const SOURCE_CODES: Record<EventSource, number> = { ebpf: 0, "ss-poll": 1 };
-type Protocol = NonNullable<ConnectionEvent["protocol"]>;
-type Family = NonNullable<ConnectionEvent["family"]>;
-const PROTOCOL_CODES: Record<Protocol, number> = { tcp: 0, udp: 1, unix: 2 };
-const FAMILY_CODES: Record<Family, number> = { ipv4: 0, ipv6: 1, unix: 2 };
-
-function invert<K extends string>(codes: Record<K, number>): K[] {
-  const names: K[] = [];
-  for (const [name, code] of Object.entries(codes) as [K, number][]) names[code] = name;
-  return names;
-}
-const TYPE_NAMES = invert(TYPE_CODES);
-const SOURCE_NAMES = invert(SOURCE_CODES);
-const PROTOCOL_NAMES = invert(PROTOCOL_CODES);
-const FAMILY_NAMES = invert(FAMILY_CODES);
-
-/** The stored code of a type, protocol or source, for SQL written elsewhere (analysis.ts). */
-export const CODES = { type: TYPE_CODES, source: SOURCE_CODES, protocol: PROTOCOL_CODES, family: FAMILY_CODES } as const;
-export const NAMES = { type: TYPE_NAMES, source: SOURCE_NAMES, protocol: PROTOCOL_NAMES, family: FAMILY_NAMES } as const;
+const TYPE_CODES = CODES.type;
+const SOURCE_CODES = CODES.source;
+const PROTOCOL_CODES = CODES.protocol;
+const FAMILY_CODES = CODES.family;
+const TYPE_NAMES = NAMES.type;
+const SOURCE_NAMES = NAMES.source;
+const PROTOCOL_NAMES = NAMES.protocol;
+const FAMILY_NAMES = NAMES.family;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -128,6 +116,8 @@ export interface EventStoreStats {
   /** Lost because the database refused writes for too long (disk full, I/O error). */
   dropped_on_error: number;
   processes: number;
+  /** Rows of exact counts (one per ~1 s bucket, process, destination and result). */
+  count_rows: number;
   path: string;
 }
 
@@ -143,11 +133,20 @@ function positive(name: string, value: number | undefined, fallback: number): nu
 export class EventStore {
   /** The open database, for read queries built on the store (analysis.ts, the bench). */
   readonly database: Database;
+  /** The exact connection totals, in the same database (src/events/counts.ts). */
+  readonly counts: CountTable;
   readonly path: string;
   private readonly maxEvents: number;
   private readonly maxAgeMs: number;
   private readonly flushMs: number;
   private buffer: ConnectionEvent[] = [];
+  /** Count rows waiting for the flush, merged by bucket and key. */
+  private pendingCounts = new Map<string, CountRow>();
+  /**
+   * Whether each added connect, accept and connect_failed event is also counted (ss polling, tests):
+   * true unless an exact source feeds the counts through addCounts (the kernel's, see the monitor).
+   */
+  countEvents = true;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private rows: number;
   private droppedByRetention = 0;
@@ -174,6 +173,7 @@ export class EventStore {
     const db = this.database;
 
     this.rows = (db.query("SELECT count(*) AS n FROM events").get() as { n: number }).n;
+    this.counts = new CountTable(db, { maxAgeMs: this.maxAgeMs });
     this.insertEvent = db.prepare(`INSERT INTO events (${EVENT_COLUMNS.join(", ")}) VALUES (${EVENT_COLUMNS.map(() => "?").join(", ")})`);
     // A new exec ends whatever program the pid ran before (exec replaces it, the pid stays).
     this.endRunningProcess = db.prepare("UPDATE processes SET end_ms = ? WHERE pid = ? AND end_ms IS NULL");
@@ -294,6 +294,10 @@ export class EventStore {
   add(event: ConnectionEvent): void {
     if (this.closed) throw new Error(`the event store at ${this.path} is closed`);
     this.buffer.push(event);
+    if (this.countEvents) {
+      const row = countOfEvent(event);
+      if (row) this.mergeCount(row);
+    }
     // While writes fail, only the timer retries: not every add, nor a log line each.
     if (this.buffer.length >= FLUSH_BATCH && !this.failing) this.flushOrKeep();
     else this.scheduleFlush();
@@ -309,14 +313,40 @@ export class EventStore {
     this.timer.unref();
   }
 
+  /** Count rows to write at the next flush (the kernel's exact counts). */
+  addCounts(rows: readonly CountRow[]): void {
+    if (this.closed) throw new Error(`the event store at ${this.path} is closed`);
+    for (const row of rows) this.mergeCount(row);
+    this.scheduleFlush();
+  }
+
+  private mergeCount(row: CountRow): void {
+    const key = `${row.ts_ms}|${row.type}|${row.protocol}|${row.family}|${row.pid}|${row.comm}|${row.local_port}|${row.remote_ip}|${row.remote_port}|${row.path}|${row.reason}|${row.return_code}|${row.netns}`;
+    const pending = this.pendingCounts.get(key);
+    if (pending) pending.n += row.n;
+    else this.pendingCounts.set(key, { ...row });
+  }
+
   /**
-   * Writes the buffered events now, in one transaction, then applies retention. Throws when the
-   * write fails; the events then stay buffered and the timer retries them.
+   * Writes the buffered events and counts now, each in one transaction, then applies retention.
+   * Throws when a write fails; what it held then stays buffered and the timer retries it.
    */
   flush(): void {
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
+    }
+    if (this.pendingCounts.size > 0) {
+      const counts = this.pendingCounts;
+      this.pendingCounts = new Map();
+      try {
+        this.counts.write([...counts.values()]);
+      } catch (error) {
+        // Nothing could be added meanwhile (all of this is synchronous): the rows wait as they were.
+        this.pendingCounts = counts;
+        this.scheduleFlush();
+        throw error;
+      }
     }
     if (this.buffer.length === 0) return;
     const batch = this.buffer;
@@ -402,6 +432,7 @@ export class EventStore {
       dropped_by_retention: this.droppedByRetention,
       dropped_on_error: this.droppedOnError,
       processes,
+      count_rows: this.counts.size,
       path: this.path,
     };
   }

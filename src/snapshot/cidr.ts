@@ -79,3 +79,30 @@ export function formatEndpoint(address: string, port: number | null): string {
   const host = address.includes(":") ? `[${address}]` : address;
   return `${host}:${port ?? "*"}`;
 }
+
+/**
+ * An address from its bytes in network order (4 or 16), written as inet_ntop and bpftrace's ntop()
+ * write it: dotted quad, ::ffff:a.b.c.d for a v4-mapped address, else the longest run of two or
+ * more zero groups as "::" (the first of equal runs, RFC 5952).
+ */
+export function formatIpBytes(bytes: Uint8Array): string {
+  if (bytes.length === 4) return [...bytes].join(".");
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `::ffff:${[...bytes.subarray(12)].join(".")}`;
+  let best = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) [best, bestLength] = [i, j - i];
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(":");
+  return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLength).join(":")}`;
+}
