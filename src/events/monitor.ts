@@ -4,13 +4,13 @@
 // store. One per process.
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
-import { z } from "zod";
 import { logger } from "../logger.ts";
 import { findProbe } from "../probes/catalog.ts";
 import { ProbeSupervisor, type ProbeStatus } from "../probes/supervisor.ts";
 import { registerBackground } from "../server/health.ts";
-import { errnoName } from "../util/errno.ts";
-import { makeEvent, type ConnectionEvent, type EventSource } from "./model.ts";
+import { DRAIN_MS, KernelCounts } from "./counts.ts";
+import type { ConnectionEvent, EventSource } from "./model.ts";
+import { Lines, type ProbeLine, probeLineSchema } from "./probe-lines.ts";
 import { POLL_LIMITS, SsPoller } from "./poll.ts";
 import { EventStore } from "./store.ts";
 
@@ -24,92 +24,11 @@ export const CONNECTION_PROBE = "trace_connections";
  * 4 MiB (1024 pages) and at least 256 KiB per CPU. bench/events lost events with 1 MiB per CPU
  * when this machine's other vCPU stalled (~125 ms of a 10k connections/s storm).
  */
-export function probeEnv(cpus = navigator.hardwareConcurrency || 1): Record<string, string> {
+export function probeEnv(cpus = navigator.hardwareConcurrency || 1, env: Record<string, string | undefined> = process.env): Record<string, string> {
   const pages = 2 ** Math.floor(Math.log2(Math.max(64, Math.min(1024, 16_384 / cpus))));
-  return { BPFTRACE_MAP_KEYS_MAX: String(Math.max(65_536, 2_048 * cpus)), BPFTRACE_PERF_RB_PAGES: String(pages) };
-}
-
-const family = z.union([z.literal(4), z.literal(6), z.literal(1)]).transform((f) => (f === 4 ? "ipv4" : f === 6 ? "ipv6" : "unix") as "ipv4" | "ipv6" | "unix");
-const who = { ts_ns: z.number(), pid: z.number(), uid: z.number(), comm: z.string() };
-const inet = { family, laddr: z.string(), lport: z.number(), raddr: z.string(), rport: z.number() };
-
-/** The lines trace_connections.bt prints (see its header), besides ready and heartbeat. */
-export const probeLineSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("listen"), ...who, family, laddr: z.string(), lport: z.number() }),
-  z.object({
-    type: z.literal("connect"),
-    ...who,
-    proto: z.enum(["tcp", "udp", "unix"]),
-    family,
-    laddr: z.string().optional(),
-    lport: z.number().optional(),
-    raddr: z.string().optional(),
-    rport: z.number().optional(),
-    path: z.string().optional(),
-    latency_us: z.number().optional(),
-    ret: z.number().optional(),
-  }),
-  z.object({ type: z.literal("connect_failed"), ...who, proto: z.literal("tcp"), ...inet, latency_us: z.number().optional(), reason: z.string() }),
-  z.object({ type: z.literal("accept"), ...who, ...inet }),
-  z.object({
-    type: z.literal("close"),
-    ...who,
-    ...inet,
-    duration_ms: z.number(),
-    bytes_sent: z.number().optional(),
-    bytes_received: z.number().optional(),
-    side: z.string().optional(),
-  }),
-  z.object({ type: z.literal("exec"), ...who, ppid: z.number(), filename: z.string() }),
-  z.object({ type: z.literal("exit"), ...who, ppid: z.number(), exit_code: z.number() }),
-]);
-export type ProbeLine = z.infer<typeof probeLineSchema>;
-
-/** A probe line as an event, given its wall time (the supervisor's wallTime of line.ts_ns): pure. */
-export function eventOfLine(line: ProbeLine, tsMs: number): ConnectionEvent {
-  const base = { ts_ms: Math.round(tsMs), source: "ebpf" as const, pid: line.pid, uid: line.uid, comm: line.comm };
-  switch (line.type) {
-    case "listen":
-      return makeEvent({ ...base, type: "listen", protocol: "tcp", family: line.family, local_ip: line.laddr, local_port: line.lport });
-    case "exec":
-      return makeEvent({ ...base, type: "exec", ppid: line.ppid, path: line.filename });
-    case "exit":
-      return makeEvent({ ...base, type: "exit", ppid: line.ppid, exit_code: line.exit_code });
-    case "connect": {
-      const failed = line.ret !== undefined && line.ret < 0;
-      return makeEvent({
-        ...base,
-        type: "connect",
-        protocol: line.proto,
-        family: line.family,
-        local_ip: line.laddr || null,
-        local_port: line.lport ?? null,
-        remote_ip: line.raddr || null,
-        remote_port: line.proto === "unix" ? null : (line.rport ?? null),
-        path: line.path || null,
-        latency_us: line.latency_us ?? null,
-        return_code: line.ret ?? null,
-        reason: failed ? errnoName(line.ret!) : null,
-      });
-    }
-    default: {
-      const addresses = { protocol: "tcp" as const, family: line.family, local_ip: line.laddr, local_port: line.lport, remote_ip: line.raddr, remote_port: line.rport };
-      if (line.type === "accept") return makeEvent({ ...base, ...addresses, type: "accept" });
-      if (line.type === "connect_failed") {
-        // "errno:113" (an ICMP error, or a connect() that failed before any SYN) → "EHOSTUNREACH".
-        const errno = /^errno:(\d+)$/.exec(line.reason);
-        return makeEvent({ ...base, ...addresses, type: "connect_failed", reason: errno ? errnoName(Number(errno[1])) : line.reason, latency_us: line.latency_us ?? null });
-      }
-      return makeEvent({
-        ...base,
-        ...addresses,
-        type: "close",
-        duration_ms: line.duration_ms < 0 ? null : line.duration_ms,
-        bytes_sent: line.bytes_sent ?? null,
-        bytes_received: line.bytes_received ?? null,
-      });
-    }
-  }
+  // For the tests only: a small ring buffer that a storm overruns, to show that totals survive.
+  const testPages = env.IPCSCOPE_TEST_PERF_RB_PAGES;
+  return { BPFTRACE_MAP_KEYS_MAX: String(Math.max(65_536, 2_048 * cpus)), BPFTRACE_PERF_RB_PAGES: testPages && /^\d+$/.test(testPages) ? testPages : String(pages) };
 }
 
 export interface MonitorOptions {
@@ -125,6 +44,10 @@ export type MonitorStatus = {
   probe: ProbeStatus | null;
   poll: { running: boolean; polls: number; interval_ms: number; last_error: string | null } | null;
   store: ReturnType<EventStore["stats"]>;
+  /** Where the totals come from: the kernel's counts (exact), or counted from the events (a sample when lines are lost). */
+  totals: "kernel" | "events";
+  /** Why the kernel's counts are not read, when they are not. */
+  totals_error: string | null;
 };
 
 type Listener = (event: ConnectionEvent) => void;
@@ -136,6 +59,10 @@ export class Monitor {
   private poller: SsPoller | null = null;
   private started = false;
   private unregister: (() => void) | null = null;
+  /** The running probe's counts, read every DRAIN_MS; null while none can be read. */
+  private counts: KernelCounts | null = null;
+  private countsTimer: ReturnType<typeof setInterval> | null = null;
+  private countsError: string | null = null;
 
   constructor(private readonly options: MonitorOptions = {}) {
     let path: string | undefined;
@@ -162,17 +89,80 @@ export class Monitor {
       this.startPolling(source === "ss-poll" ? "--events-source ss-poll" : `probe ${CONNECTION_PROBE} is not in this build`);
       return;
     }
+    const lines = new Lines((tsNs) => this.supervisor!.wallTime(tsNs));
     this.supervisor = new ProbeSupervisor<ProbeLine>({
       probe,
       schema: probeLineSchema,
       env: probeEnv(),
-      onEvent: (line) => this.add(eventOfLine(line, this.supervisor!.wallTime(line.ts_ns))),
+      onEvent: (line) => {
+        for (const event of lines.events(line)) this.add(event);
+      },
+      onReady: () => {
+        lines.reset();
+        this.startCounting();
+      },
+      onGap: (gap) => {
+        // The probe died: its maps (and the counts not yet read) went with it.
+        if (gap.to_ms === null) this.stopCounting(false);
+      },
       onFailed: (error) => {
         if (source === "auto") this.startPolling(error);
         else logger.error(`connection events are off: ${error} (--events-source ebpf: no fallback to ss polling)`);
       },
     });
     this.supervisor.start();
+  }
+
+  /**
+   * Reads the probe's counts from its maps every DRAIN_MS into the store, which then counts no
+   * event itself. Where they cannot be read (no CAP_SYS_ADMIN, no FFI), the store counts the
+   * events, and the answers say their totals are not exact.
+   */
+  private startCounting(): void {
+    this.stopCounting(false);
+    // From now on the kernel counts: the events must not, or an outcome would count twice.
+    this.store.countEvents = false;
+    const supervisor = this.supervisor!;
+    const drain = (all = false) => {
+      try {
+        if (!this.counts) {
+          const pid = supervisor.status().pid;
+          if (pid === null) return; // the wrapper has not said the probe's pid yet
+          const counts = new KernelCounts(pid, { probeNs: () => supervisor.probeNs(), wallMs: (tsNs) => supervisor.wallTime(tsNs) });
+          counts.open();
+          this.counts = counts;
+          this.countsError = null;
+        }
+        this.store.addCounts(this.counts.drain(all));
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        if (this.countsError === null) logger.warn(`connection totals are counted from the event lines, not exactly in the kernel: ${message}`);
+        this.countsError = message;
+        this.stopCounting(false);
+      }
+    };
+    this.drainCounts = drain;
+    this.countsTimer = setInterval(drain, DRAIN_MS);
+    this.countsTimer.unref?.();
+    drain();
+  }
+
+  private drainCounts: ((all?: boolean) => void) | null = null;
+
+  /** Stops reading the counts (after a last read of every epoch with `final`); the store counts events again. */
+  private stopCounting(final: boolean): void {
+    if (final && this.counts) this.drainCounts?.(true);
+    if (this.countsTimer) clearInterval(this.countsTimer);
+    this.countsTimer = null;
+    this.counts?.close();
+    this.counts = null;
+    this.drainCounts = null;
+    this.store.countEvents = true;
+  }
+
+  /** Whether the totals now come from the kernel's exact counts. */
+  get totalsExact(): boolean {
+    return this.counts !== null;
   }
 
   private startPolling(why: string): void {
@@ -225,6 +215,8 @@ export class Monitor {
         ? { running: this.poller.running, polls: this.poller.polls, interval_ms: Math.round(this.poller.intervalMs), last_error: this.poller.lastError }
         : null,
       store: this.store.stats(),
+      totals: this.counts ? "kernel" : "events",
+      totals_error: this.countsError,
     };
   }
 
@@ -235,6 +227,8 @@ export class Monitor {
 
   async stop(): Promise<void> {
     this.poller?.stop();
+    // The maps go with the probe: what they counted since the last read is read first.
+    this.stopCounting(true);
     await this.supervisor?.stop();
     this.store.flush();
     this.unregister?.();

@@ -148,6 +148,11 @@ export class ProbeSupervisor<T extends { type: string }> {
     return this.clockOffsetMs === null ? Date.now() : tsNs / 1e6 + this.clockOffsetMs;
   }
 
+  /** The probe's clock (its ns) at a wall time: the inverse of wallTime. */
+  probeNs(atMs = Date.now()): number {
+    return this.clockOffsetMs === null ? 0 : (atMs - this.clockOffsetMs) * 1e6;
+  }
+
   private calibrate(tsNs: unknown): void {
     if (typeof tsNs !== "number") return;
     const offset = Date.now() - tsNs / 1e6;
