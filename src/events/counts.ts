@@ -110,40 +110,37 @@ export function decodeTotalKey(key: Uint8Array): { epoch: number; kind: number; 
   return { epoch: Number(value >> 8n), kind: Number((value >> 1n) & 0x7fn), failed: (value & 1n) === 1n };
 }
 
-/** What @tot counted beyond the detailed rows of the same epoch, kind and outcome: rows of OTHER (pure). */
-export function otherRows(rows: readonly (DecodedKey & { n: number })[], totals: readonly { epoch: number; kind: number; failed: boolean; n: number }[]): (DecodedKey & { n: number })[] {
-  const kindOf = (row: DecodedKey["row"]) =>
-    row.protocol === "unix" ? KIND.unix : row.protocol === "udp" ? KIND.udp : row.type === "accept" ? KIND.accept : KIND.connect;
-  const failedOf = (row: DecodedKey["row"]) => row.type === "connect_failed" || (row.return_code ?? 0) < 0;
-  const detailed = new Map<string, number>();
-  for (const { epoch, row, n } of rows) {
-    const key = `${epoch}:${kindOf(row)}:${failedOf(row)}`;
-    detailed.set(key, (detailed.get(key) ?? 0) + n);
-  }
-  const others: (DecodedKey & { n: number })[] = [];
-  for (const total of totals) {
-    const missing = total.n - (detailed.get(`${total.epoch}:${total.kind}:${total.failed}`) ?? 0);
-    if (missing <= 0) continue;
-    const base = { pid: 0, comm: OTHER, netns: null, local_port: null, remote_ip: null, remote_port: null, path: null };
-    const failure = total.failed ? { reason: "unknown", return_code: -1 } : { reason: null, return_code: 0 };
-    let row: DecodedKey["row"];
-    if (total.kind === KIND.unix) row = { ...base, ...failure, type: "connect", protocol: "unix", family: "unix" };
-    else if (total.kind === KIND.udp) row = { ...base, ...failure, type: "connect", protocol: "udp", family: "ipv4" };
-    else if (total.kind === KIND.accept) row = { ...base, type: "accept", protocol: "tcp", family: "ipv4", reason: null, return_code: null };
-    else row = { ...base, type: total.failed ? "connect_failed" : "connect", protocol: "tcp", family: "ipv4", reason: total.failed ? "unknown" : null, return_code: null };
-    others.push({ epoch: total.epoch, row, n: missing });
-  }
-  return others;
+type Decoded = DecodedKey & { n: number };
+const kindOf = (row: DecodedKey["row"]) => (row.protocol === "unix" ? KIND.unix : row.protocol === "udp" ? KIND.udp : row.type === "accept" ? KIND.accept : KIND.connect);
+const failedOf = (row: DecodedKey["row"]) => row.type === "connect_failed" || (row.return_code ?? 0) < 0;
+
+/** The row of OTHER that stands for n outcomes @tot counted beyond the detailed rows (a full map). */
+export function otherRow(kind: number, failed: boolean): DecodedKey["row"] {
+  const base = { pid: 0, comm: OTHER, netns: null, local_port: null, remote_ip: null, remote_port: null, path: null };
+  const failure = failed ? { reason: "unknown", return_code: -1 } : { reason: null, return_code: 0 };
+  if (kind === KIND.unix) return { ...base, ...failure, type: "connect", protocol: "unix", family: "unix" };
+  if (kind === KIND.udp) return { ...base, ...failure, type: "connect", protocol: "udp", family: "ipv4" };
+  if (kind === KIND.accept) return { ...base, type: "accept", protocol: "tcp", family: "ipv4", reason: null, return_code: null };
+  return { ...base, type: failed ? "connect_failed" : "connect", protocol: "tcp", family: "ipv4", reason: failed ? "unknown" : null, return_code: null };
 }
 
 const MAP_NAMES = ["AT_cnt", "AT_ucnt", "AT_tot"] as const;
+const hex = (key: Uint8Array) => Buffer.from(key).toString("hex");
 
 /**
- * Reads a running trace_connections probe's counts: every epoch that has ended, summed over CPUs,
- * then deleted from the maps, so they hold about two epochs at any time.
+ * Reads a running trace_connections probe's counts. Each read books what every key gained since
+ * the last one (so an answer right after a burst already counts it), and deletes the keys of the
+ * epochs that have ended once their last gain is booked: the maps hold about two epochs. @tot is
+ * read before the detail maps, so that outcomes counted between the two reads show in the details
+ * first and are never booked as OTHER; OTHER is what @tot holds beyond the details, per epoch,
+ * kind and outcome, summed over the reads.
  */
 export class KernelCounts {
   private maps: Map<string, BpfMap> | null = null;
+  /** The value booked so far of each key of an epoch that has not ended. */
+  private readonly booked = new Map<string, bigint>();
+  /** Per epoch:kind:failed, what @tot, the details and OTHER have booked so far. */
+  private readonly sums = new Map<string, { epoch: number; total: number; detailed: number; other: number }>();
 
   constructor(
     private readonly probePid: number,
@@ -163,36 +160,58 @@ export class KernelCounts {
     this.maps = maps;
   }
 
-  /** The rows of the epochs that have ended (every epoch with `all`: the last read before the probe stops). */
+  /** Books every key's gain since the last read; `all`: every epoch counts as ended (the last read before the probe stops). */
   drain(all = false): CountRow[] {
     this.open();
     const maps = this.maps!;
-    const before = all ? Number.POSITIVE_INFINITY : Math.floor((this.clock.probeNs() - EPOCH_GRACE_NS) / 2 ** Number(EPOCH_SHIFT));
-    const rows: (DecodedKey & { n: number })[] = [];
+    const ended = all ? Number.POSITIVE_INFINITY : Math.floor((this.clock.probeNs() - EPOCH_GRACE_NS) / 2 ** Number(EPOCH_SHIFT));
+    const sum = (epoch: number, kind: number, failed: boolean) => {
+      const key = `${epoch}:${kind}:${failed}`;
+      let entry = this.sums.get(key);
+      if (!entry) this.sums.set(key, (entry = { epoch, total: 0, detailed: 0, other: 0 }));
+      return entry;
+    };
+    const tot = maps.get("AT_tot")!;
+    for (const key of tot.keys()) {
+      const { epoch, kind, failed } = decodeTotalKey(key);
+      const gain = this.book(tot, key, epoch < ended);
+      if (gain > 0) sum(epoch, kind, failed).total += gain;
+    }
+    const rows: Decoded[] = [];
     for (const name of ["AT_cnt", "AT_ucnt"] as const) {
       const map = maps.get(name)!;
       for (const key of map.keys()) {
         const decoded = decodeCountKey(key);
-        if (decoded.epoch >= before) continue;
-        const n = map.sum(key);
-        map.delete(key);
-        if (n) rows.push({ ...decoded, n: Number(n) });
+        const gain = this.book(map, key, decoded.epoch < ended);
+        if (gain <= 0) continue;
+        rows.push({ ...decoded, n: gain });
+        sum(decoded.epoch, kindOf(decoded.row), failedOf(decoded.row)).detailed += gain;
       }
     }
-    const totals: { epoch: number; kind: number; failed: boolean; n: number }[] = [];
-    const tot = maps.get("AT_tot")!;
-    for (const key of tot.keys()) {
-      const decoded = decodeTotalKey(key);
-      if (decoded.epoch >= before) continue;
-      const n = tot.sum(key);
-      tot.delete(key);
-      if (n) totals.push({ ...decoded, n: Number(n) });
+    for (const [key, entry] of this.sums) {
+      const missing = entry.total - entry.detailed - entry.other;
+      if (missing > 0) {
+        const [, kind, failed] = key.split(":");
+        rows.push({ epoch: entry.epoch, row: otherRow(Number(kind), failed === "true"), n: missing });
+        entry.other += missing;
+      }
+      if (entry.epoch < ended) this.sums.delete(key);
     }
-    return [...rows, ...otherRows(rows, totals)].map(({ epoch, row, n }) => ({
-      ...row,
-      ts_ms: Math.floor(this.clock.wallMs(epoch * 2 ** Number(EPOCH_SHIFT))),
-      n,
-    }));
+    return rows.map(({ epoch, row, n }) => ({ ...row, ts_ms: Math.floor(this.clock.wallMs(epoch * 2 ** Number(EPOCH_SHIFT))), n }));
+  }
+
+  /** A key's gain since it was last booked; the key is deleted when its epoch has ended. */
+  private book(map: BpfMap, key: Uint8Array, ended: boolean): number {
+    const id = `${map.info.name}:${hex(key)}`;
+    const value = map.sum(key) ?? 0n;
+    const gain = Number(value - (this.booked.get(id) ?? 0n));
+    if (ended) {
+      map.delete(key);
+      this.booked.delete(id);
+    } else {
+      this.booked.set(id, value);
+    }
+    return gain;
   }
 
   close(): void {

@@ -160,6 +160,12 @@ export class Monitor {
     this.store.countEvents = true;
   }
 
+  /** Makes the history current for a query: the counts up to now read from the kernel, then every buffered row written. */
+  sync(): void {
+    this.drainCounts?.();
+    this.store.flush();
+  }
+
   /** Whether the totals now come from the kernel's exact counts. */
   get totalsExact(): boolean {
     return this.counts !== null;

@@ -33,7 +33,7 @@ function events(focus: Focus | null): EventMaterial {
   // Only a monitor that serve (or an events tool) already started: a prompt must not load a probe.
   if (peekMonitor() === null) return { available: false, reason: "the connection monitor is not running (serve --no-monitor, or the CLI): call an events tool to start it" };
   const monitor = getMonitor();
-  monitor.store.flush();
+  monitor.sync();
   const now = Date.now();
   const window = { sinceMs: now - EVENT_WINDOW_S * 1000, untilMs: now };
   const focusEvents = [];

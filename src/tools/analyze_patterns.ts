@@ -17,7 +17,7 @@ export default defineTool({
   annotations: READ_ONLY,
   handler: async (args) => {
     const monitor = getMonitor();
-    monitor.store.flush();
+    monitor.sync();
     return { source: monitor.source, ...analyzePatterns(monitor.store, analysisFilter(args)) };
   },
 });

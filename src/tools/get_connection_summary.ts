@@ -18,7 +18,7 @@ export default defineTool({
   annotations: READ_ONLY,
   handler: async (args) => {
     const monitor = getMonitor();
-    monitor.store.flush();
+    monitor.sync();
     return { source: monitor.source, ...connectionSummary(monitor.store, analysisFilter(args)) };
   },
 });

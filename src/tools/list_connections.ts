@@ -41,7 +41,7 @@ export default defineTool({
     const filter = filterOf(args);
     const until = Date.now();
     const sinceMs = until - args.since * 1000;
-    monitor.store.flush();
+    monitor.sync();
     const { events, matched } = queryEvents(monitor.store, {
       pid: filter.pid,
       command: filter.command,
