@@ -125,6 +125,8 @@ export function otherRow(kind: number, failed: boolean): DecodedKey["row"] {
 }
 
 const MAP_NAMES = ["AT_cnt", "AT_ucnt", "AT_tot"] as const;
+/** What KernelCounts needs of a map (a BpfMap; in unit tests, a Map in memory). */
+export type CountMap = Pick<BpfMap, "keys" | "sum" | "delete" | "close"> & { info: Pick<BpfMap["info"], "name"> };
 const hex = (key: Uint8Array) => Buffer.from(key).toString("hex");
 
 /**
@@ -136,7 +138,7 @@ const hex = (key: Uint8Array) => Buffer.from(key).toString("hex");
  * kind and outcome, summed over the reads.
  */
 export class KernelCounts {
-  private maps: Map<string, BpfMap> | null = null;
+  private maps: Map<string, CountMap> | null = null;
   /** The value booked so far of each key of an epoch that has not ended. */
   private readonly booked = new Map<string, bigint>();
   /** Per epoch:kind:failed, what @tot, the details and OTHER have booked so far. */
@@ -146,12 +148,13 @@ export class KernelCounts {
     private readonly probePid: number,
     /** The probe's clock (bpftrace's nsecs) now, and its ns as wall ms. */
     private readonly clock: { probeNs: () => number; wallMs: (tsNs: number) => number },
+    private readonly openMaps: (pid: number, names: readonly string[]) => Map<string, CountMap> = openMapsOfProcess,
   ) {}
 
   /** Opens the maps; throws (EPERM, not found) when the counts cannot be read. */
   open(): void {
     if (this.maps) return;
-    const maps = openMapsOfProcess(this.probePid, MAP_NAMES);
+    const maps = this.openMaps(this.probePid, MAP_NAMES);
     const missing = MAP_NAMES.filter((name) => !maps.has(name));
     if (missing.length > 0) {
       for (const map of maps.values()) map.close();
@@ -201,7 +204,7 @@ export class KernelCounts {
   }
 
   /** A key's gain since it was last booked; the key is deleted when its epoch has ended. */
-  private book(map: BpfMap, key: Uint8Array, ended: boolean): number {
+  private book(map: CountMap, key: Uint8Array, ended: boolean): number {
     const id = `${map.info.name}:${hex(key)}`;
     const value = map.sum(key) ?? 0n;
     const gain = Number(value - (this.booked.get(id) ?? 0n));

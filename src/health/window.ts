@@ -14,7 +14,7 @@ import type { ToolContext } from "../tools/types.ts";
 const READY_TIMEOUT_MS = 30_000;
 
 /** A map as `bpftrace -f json` prints it: a number (no key), or key → number ("k1,k2" for several keys). */
-const mapLineSchema = z.object({
+export const mapLineSchema = z.object({
   type: z.literal("map"),
   name: z.string(),
   data: z.union([z.number(), z.record(z.string(), z.number())]),
