@@ -2,6 +2,7 @@
 // job (src/jobs.ts: get_capture_results fetches, stop_capture ends). Both run the same Capture below.
 import { z } from "zod";
 import { checkWindow, type Job, jobEnvelope, startJob } from "../jobs.ts";
+import { completenessShape } from "./completeness.ts";
 import { getMonitor } from "./monitor.ts";
 import type { ConnectionEvent } from "./model.ts";
 import { eventMatches, eventViewSchema, viewOf, type EventFilter, type EventView } from "./view.ts";
@@ -21,7 +22,7 @@ export const captureSchema = z.object({
   returned: z.number(),
   truncated: z.boolean(),
   hint: z.string().optional(),
-  lost_events: z.number().describe("events the kernel dropped during the capture (ring buffer full); 0 means complete"),
+  ...completenessShape,
   events: z.array(eventViewSchema),
   job_id: z.string().optional(),
 });
@@ -32,7 +33,8 @@ class Capture implements Job {
   matched = 0;
   done = false;
   readonly startedAt = Date.now();
-  private readonly lostAtStart: number;
+  /** When it stopped (early or at its end): the end of its window. */
+  private stoppedAt: number | null = null;
   private unsubscribe: (() => void) | null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private finished!: Promise<void>;
@@ -46,7 +48,6 @@ class Capture implements Job {
     private readonly stopAfter = Number.POSITIVE_INFINITY,
   ) {
     const monitor = getMonitor();
-    this.lostAtStart = monitor.lostEvents;
     this.finished = new Promise((resolve) => (this.finish = resolve));
     this.unsubscribe = monitor.subscribe((event) => this.offer(event));
     this.timer = setTimeout(() => this.stop(), durationS * 1000);
@@ -62,6 +63,7 @@ class Capture implements Job {
   stop(): void {
     if (this.done) return;
     this.done = true;
+    this.stoppedAt = Date.now();
     this.unsubscribe?.();
     this.unsubscribe = null;
     if (this.timer) clearTimeout(this.timer);
@@ -78,17 +80,18 @@ class Capture implements Job {
     const monitor = getMonitor();
     const status = monitor.status();
     const truncated = this.matched > this.events.length;
+    const endedAt = this.stoppedAt ?? Math.min(Date.now(), this.startedAt + this.durationS * 1000);
     return {
       source: status.source,
       ...(status.limits ? { limits: status.limits } : {}),
       started_at: new Date(this.startedAt).toISOString(),
-      duration_s: Math.round((Math.min(Date.now(), this.startedAt + this.durationS * 1000) - this.startedAt) / 100) / 10,
+      duration_s: Math.round((endedAt - this.startedAt) / 100) / 10,
       done: this.done,
       matched: this.matched,
       returned: this.events.length,
       truncated,
       ...(truncated ? { hint: `kept the first ${this.events.length} of ${this.matched} events: narrow with pid, command, port or type, or raise max_events` } : {}),
-      lost_events: monitor.lostEvents - this.lostAtStart,
+      ...monitor.completeness(this.startedAt, endedAt),
       events: this.events,
       ...(jobId ? { job_id: jobId } : {}),
     };

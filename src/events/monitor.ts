@@ -10,9 +10,10 @@ import { findProbe } from "../probes/catalog.ts";
 import { ProbeSupervisor, type ProbeStatus } from "../probes/supervisor.ts";
 import { registerBackground } from "../server/health.ts";
 import { errnoName } from "../util/errno.ts";
+import { CompletenessLog, type Completeness } from "./completeness.ts";
 import { makeEvent, type ConnectionEvent, type EventSource } from "./model.ts";
 import { POLL_LIMITS, SsPoller } from "./poll.ts";
-import { EventStore } from "./store.ts";
+import { DEFAULT_MAX_AGE_MS, EventStore } from "./store.ts";
 
 export const CONNECTION_PROBE = "trace_connections";
 
@@ -132,6 +133,8 @@ type Listener = (event: ConnectionEvent) => void;
 export class Monitor {
   readonly store: EventStore;
   private readonly listeners = new Set<Listener>();
+  /** Lost lines and probe gaps, kept as long as the store keeps events. */
+  private readonly losses = new CompletenessLog({ keepMs: DEFAULT_MAX_AGE_MS });
   private supervisor: ProbeSupervisor<ProbeLine> | null = null;
   private poller: SsPoller | null = null;
   private started = false;
@@ -167,6 +170,8 @@ export class Monitor {
       schema: probeLineSchema,
       env: probeEnv(),
       onEvent: (line) => this.add(eventOfLine(line, this.supervisor!.wallTime(line.ts_ns))),
+      onLost: (count, atMs) => this.losses.lost(count, atMs),
+      onGap: (gap) => this.losses.gap(gap),
       onFailed: (error) => {
         if (source === "auto") this.startPolling(error);
         else logger.error(`connection events are off: ${error} (--events-source ebpf: no fallback to ss polling)`);
@@ -231,6 +236,11 @@ export class Monitor {
   /** Events lost so far: the probe's lost_events (the kernel's ring buffer overflowed). */
   get lostEvents(): number {
     return this.supervisor?.status().lost_events ?? 0;
+  }
+
+  /** How complete the events of [sinceMs, untilMs] are; totalsExact once totals come from in-kernel counts. */
+  completeness(sinceMs: number, untilMs: number, totalsExact = false): Completeness {
+    return this.losses.window(sinceMs, untilMs, { source: this.source, totalsExact, pollIntervalMs: this.poller?.intervalMs });
   }
 
   async stop(): Promise<void> {
