@@ -233,11 +233,6 @@ export class Monitor {
     };
   }
 
-  /** Events lost so far: the probe's lost_events (the kernel's ring buffer overflowed). */
-  get lostEvents(): number {
-    return this.supervisor?.status().lost_events ?? 0;
-  }
-
   /** How complete the events of [sinceMs, untilMs] are; totalsExact once totals come from in-kernel counts. */
   completeness(sinceMs: number, untilMs: number, totalsExact = false): Completeness {
     return this.losses.window(sinceMs, untilMs, { source: this.source, totalsExact, pollIntervalMs: this.poller?.intervalMs });
