@@ -141,12 +141,15 @@ describe("connection events from the eBPF monitor", () => {
     expect(job.done).toBe(false);
     const work = await runWorkload(dir);
     const partial = await until("the job to see the workload", async () => {
-      const answer = await call<{ events: EventView[] }>("get_capture_results", { job_id: job.job_id });
+      const answer = await call<{ events: EventView[]; lost_events: number; complete: boolean }>("get_capture_results", { job_id: job.job_id });
       return answer.events.some((e) => e.pid === work.pid && e.type === "close") ? answer : undefined;
     });
     expect(partial.events.length).toBeGreaterThan(0);
-    const stopped = await call<{ done: boolean; events: EventView[] }>("stop_capture", { job_id: job.job_id });
+    const stopped = await call<{ done: boolean; events: EventView[]; lost_events: number; complete: boolean }>("stop_capture", { job_id: job.job_id });
     expect(stopped.done).toBe(true);
+    // The job's own window, from its start to its stop: the probe ran throughout.
+    expect(partial).toMatchObject({ lost_events: 0, complete: true });
+    expect(stopped).toMatchObject({ lost_events: 0, complete: true });
     const unknown = await mcp.callTool({ name: "get_capture_results", arguments: { job_id: "cap-nope" } });
     expect(unknown.isError).toBe(true);
     expect(JSON.stringify(unknown.content)).toContain("cap-nope");
@@ -187,8 +190,9 @@ describe("connection events from the eBPF monitor", () => {
     const work = await runWorkload(dir);
     expect((await eventsOf(work.pid, 11)).length).toBeGreaterThanOrEqual(11);
     // After the gap, a window that starts later is complete again.
-    const later = await call<{ complete: boolean }>("get_connection_summary", { pid: work.pid, since: Math.max(1, (Date.now() - gap.to_ms!) / 1000 - 0.5) });
-    expect(later.complete).toBe(true);
+    await Bun.sleep(Math.max(0, gap.to_ms! + 2_000 - Date.now()));
+    const later = await call<{ complete: boolean; note?: string }>("get_connection_summary", { pid: work.pid, since: (Date.now() - gap.to_ms!) / 1000 - 0.5 });
+    expect(later.complete, later.note).toBe(true);
   });
 });
 
