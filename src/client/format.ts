@@ -82,7 +82,6 @@ const formatEvents: Formatter = (result, args) => {
     `${result.returned} of ${plural(result.matched, "matching event")} over ${span(result.duration_s)} from ${result.source}` +
       (result.job_id ? ` (job ${result.job_id}, ${result.done ? "done" : "still running"})` : ""),
   );
-  if (result.lost_events > 0) lines.push(`warning: ${result.lost_events} event(s) lost`);
   if (result.truncated && result.hint) lines.push(result.hint);
   if (result.limits) lines.push(`limits: ${result.limits}`);
   return lines.join("\n");
@@ -393,6 +392,14 @@ export function formatGeneric(result: unknown): string {
     }
   }
   return [lines.join("\n"), ...blocks].filter(Boolean).join("\n\n");
+}
+
+/**
+ * An events answer that is incomplete (lines lost, the probe down, ss polling) as one warning line
+ * for people, printed beside the answer (call: stderr; shell: its output); null when complete.
+ */
+export function completenessWarning(result: unknown): string | null {
+  return isPlainObject(result) && result.complete === false && typeof result.note === "string" ? `warning: ${result.note}` : null;
 }
 
 /** A tool's structured result for people; falls back to formatGeneric for unknown tools and shapes. */

@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { describeParams, parseToolArgs, splitFlags, type FlagSpec, type ToolSchema } from "../client/args.ts";
 import { connect, type Session } from "../client/connect.ts";
-import { formatResult } from "../client/format.ts";
+import { completenessWarning, formatResult } from "../client/format.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { parseLogLevel } from "../logger.ts";
 import { resolveToken } from "../server/auth.ts";
@@ -66,6 +66,8 @@ export interface RunToolOptions {
   signal?: AbortSignal;
   out: (text: string) => void;
   err: (text: string) => void;
+  /** Where an incomplete answer's warning goes (people only: --json carries the note itself); err when absent. */
+  warn?: (text: string) => void;
 }
 
 /**
@@ -93,6 +95,8 @@ export async function runTool(session: Session, name: string, argv: readonly str
     }
   }
   options.out(options.json ? JSON.stringify(value, null, 2) : formatResult(name, value, args));
+  const warning = options.json ? null : completenessWarning(value);
+  if (warning) (options.warn ?? options.err)(warning);
   return EXIT.ok;
 }
 

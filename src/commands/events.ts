@@ -6,7 +6,7 @@ import { EVENT_TYPES, type EventType } from "../events/model.ts";
 import { getMonitor, stopMonitor } from "../events/monitor.ts";
 import { eventMatches, viewOf, type EventFilter, type EventView } from "../events/view.ts";
 import { formatEndpoint } from "../snapshot/cidr.ts";
-import { applyLogLevel, jsonArg, logLevelArg, print } from "./_shared.ts";
+import { applyLogLevel, jsonArg, lineWriter, logLevelArg, print } from "./_shared.ts";
 
 /** One event as a line for people: time, type, who, and what it reached. */
 export function formatEventLine(view: EventView): string {
@@ -66,6 +66,7 @@ export default defineCommand({
     const out = ndjson.stringify();
     out.pipe(process.stdout);
     if (!args.json) print(`${"TIME".padEnd(12)}  ${"TYPE".padEnd(14)} ${"PROCESS[PID]".padEnd(24)} DETAILS`);
+    const watchedFrom = Date.now();
     const unsubscribe = monitor.subscribe((event) => {
       if (!eventMatches(event, filter)) return;
       const view = viewOf(event);
@@ -85,9 +86,10 @@ export default defineCommand({
       process.once("SIGTERM", stop);
     });
     unsubscribe();
-    const lost = monitor.lostEvents;
+    const completeness = monitor.completeness(watchedFrom, Date.now());
     await stopMonitor();
-    if (lost > 0) logger.warn(`${lost} event(s) were lost (the kernel's ring buffer overflowed)`);
+    // On stderr whatever --log-level says, and with --json too: stdout stays the events alone.
+    if (!completeness.complete && completeness.note) lineWriter(process.stderr)(`warning: ${completeness.note}`);
     await new Promise<void>((resolve) => out.end(resolve));
   },
 });

@@ -200,7 +200,8 @@ export async function runShell(options: ShellOptions): Promise<number> {
       return out(table(["TOOL", "WHAT"], current.tools.map((tool) => [tool.name, oneLine(tool.description ?? "", 100)])));
     }
     const { flags, rest: toolArgv } = splitFlags(rest, { json: "boolean", ...(command === "insights" ? LLM_FLAGS : {}) });
-    const io = { json: flags.json === true, signal, out, err };
+    // An incomplete answer's warning belongs with the answer, in the shell's output.
+    const io = { json: flags.json === true, signal, out, err, warn: out };
     if (command === "insights") {
       const llm = { url: (flags["llm-url"] as string | undefined) ?? options.llm.url, model: (flags.model as string | undefined) ?? options.llm.model };
       await runInsights(current, toolArgv, llm, io);

@@ -2,8 +2,10 @@
 // job (src/jobs.ts: get_capture_results fetches, stop_capture ends). Both run the same Capture below.
 import { z } from "zod";
 import { checkWindow, type Job, jobEnvelope, startJob } from "../jobs.ts";
+import { completenessShape } from "./completeness.ts";
 import { getMonitor } from "./monitor.ts";
-import type { ConnectionEvent } from "./model.ts";
+import type { ConnectionEvent, EventType } from "./model.ts";
+import { matchedCount } from "./query.ts";
 import { eventMatches, eventViewSchema, viewOf, type EventFilter, type EventView } from "./view.ts";
 
 /** Events kept per capture; the rest are counted. */
@@ -17,11 +19,11 @@ export const captureSchema = z.object({
   started_at: z.string(),
   duration_s: z.number(),
   done: z.boolean(),
-  matched: z.number().describe("matching events seen, including those beyond max_events"),
+  matched: z.number().describe("matching events, including those beyond max_events; connects, accepts and failed connects from the kernel's exact counts when it counts them (in ~1 s buckets)"),
   returned: z.number(),
   truncated: z.boolean(),
   hint: z.string().optional(),
-  lost_events: z.number().describe("events the kernel dropped during the capture (ring buffer full); 0 means complete"),
+  ...completenessShape,
   events: z.array(eventViewSchema),
   job_id: z.string().optional(),
 });
@@ -30,9 +32,12 @@ export type CaptureResult = z.infer<typeof captureSchema>;
 class Capture implements Job {
   readonly events: EventView[] = [];
   matched = 0;
+  /** What was seen per type, for the totals (see result()). */
+  private readonly seen = new Map<EventType, number>();
   done = false;
   readonly startedAt = Date.now();
-  private readonly lostAtStart: number;
+  /** When it stopped (early or at its end): the end of its window. */
+  private stoppedAt: number | null = null;
   private unsubscribe: (() => void) | null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private finished!: Promise<void>;
@@ -46,7 +51,6 @@ class Capture implements Job {
     private readonly stopAfter = Number.POSITIVE_INFINITY,
   ) {
     const monitor = getMonitor();
-    this.lostAtStart = monitor.lostEvents;
     this.finished = new Promise((resolve) => (this.finish = resolve));
     this.unsubscribe = monitor.subscribe((event) => this.offer(event));
     this.timer = setTimeout(() => this.stop(), durationS * 1000);
@@ -55,6 +59,7 @@ class Capture implements Job {
   private offer(event: ConnectionEvent): void {
     if (this.done || !eventMatches(event, this.filter)) return;
     this.matched++;
+    this.seen.set(event.type, (this.seen.get(event.type) ?? 0) + 1);
     if (this.events.length < this.maxEvents) this.events.push(viewOf(event));
     if (this.matched >= this.stopAfter) this.stop();
   }
@@ -62,6 +67,7 @@ class Capture implements Job {
   stop(): void {
     if (this.done) return;
     this.done = true;
+    this.stoppedAt = Date.now();
     this.unsubscribe?.();
     this.unsubscribe = null;
     if (this.timer) clearTimeout(this.timer);
@@ -77,18 +83,31 @@ class Capture implements Job {
   result(jobId?: string): CaptureResult {
     const monitor = getMonitor();
     const status = monitor.status();
-    const truncated = this.matched > this.events.length;
+    const endedAt = this.stoppedAt ?? Math.min(Date.now(), this.startedAt + this.durationS * 1000);
+    // Connects, accepts and failed connects from the kernel's counts (exact when lines were lost;
+    // in ~1 s buckets, so up to a second past the window's end may count), or what was seen where
+    // that is more.
+    let matched = this.matched;
+    if (monitor.totalsExact) {
+      monitor.sync();
+      const filter = { pid: this.filter.pid, command: this.filter.command, port: this.filter.port, types: this.filter.types, remote_cidr: this.filter.destination };
+      matched = matchedCount(monitor.store, { ...filter, sinceMs: this.startedAt, untilMs: endedAt }, (types) =>
+        types.reduce((sum, type) => sum + (this.seen.get(type) ?? 0), 0),
+      );
+    }
+    const truncated = matched > this.events.length;
     return {
       source: status.source,
       ...(status.limits ? { limits: status.limits } : {}),
       started_at: new Date(this.startedAt).toISOString(),
-      duration_s: Math.round((Math.min(Date.now(), this.startedAt + this.durationS * 1000) - this.startedAt) / 100) / 10,
+      // A late timer (a busy host) does not make the capture longer than asked.
+      duration_s: Math.round((Math.min(endedAt, this.startedAt + this.durationS * 1000) - this.startedAt) / 100) / 10,
       done: this.done,
-      matched: this.matched,
+      matched,
       returned: this.events.length,
       truncated,
-      ...(truncated ? { hint: `kept the first ${this.events.length} of ${this.matched} events: narrow with pid, command, port or type, or raise max_events` } : {}),
-      lost_events: monitor.lostEvents - this.lostAtStart,
+      ...(truncated ? { hint: `kept the first ${this.events.length} of ${matched} events: narrow with pid, command, port or type, or raise max_events` } : {}),
+      ...monitor.completeness(this.startedAt, endedAt),
       events: this.events,
       ...(jobId ? { job_id: jobId } : {}),
     };

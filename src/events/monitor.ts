@@ -8,11 +8,12 @@ import { logger } from "../logger.ts";
 import { findProbe } from "../probes/catalog.ts";
 import { ProbeSupervisor, type ProbeStatus } from "../probes/supervisor.ts";
 import { registerBackground } from "../server/health.ts";
+import { CompletenessLog, type Completeness } from "./completeness.ts";
 import { DRAIN_MS, KernelCounts } from "./counts.ts";
 import type { ConnectionEvent, EventSource } from "./model.ts";
 import { Lines, type ProbeLine, probeLineSchema } from "./probe-lines.ts";
 import { POLL_LIMITS, SsPoller } from "./poll.ts";
-import { EventStore } from "./store.ts";
+import { DEFAULT_MAX_AGE_MS, EventStore } from "./store.ts";
 
 export const CONNECTION_PROBE = "trace_connections";
 
@@ -55,6 +56,8 @@ type Listener = (event: ConnectionEvent) => void;
 export class Monitor {
   readonly store: EventStore;
   private readonly listeners = new Set<Listener>();
+  /** Lost lines and probe gaps, kept as long as the store keeps events. */
+  private readonly losses = new CompletenessLog({ keepMs: DEFAULT_MAX_AGE_MS });
   private supervisor: ProbeSupervisor<ProbeLine> | null = null;
   private poller: SsPoller | null = null;
   private started = false;
@@ -101,7 +104,9 @@ export class Monitor {
         lines.reset();
         this.startCounting();
       },
+      onLost: (count, atMs) => this.losses.lost(count, atMs),
       onGap: (gap) => {
+        this.losses.gap(gap);
         // The probe died: its maps (and the counts not yet read) went with it.
         if (gap.to_ms === null) this.stopCounting(false);
       },
@@ -226,9 +231,9 @@ export class Monitor {
     };
   }
 
-  /** Events lost so far: the probe's lost_events (the kernel's ring buffer overflowed). */
-  get lostEvents(): number {
-    return this.supervisor?.status().lost_events ?? 0;
+  /** How complete the events of [sinceMs, untilMs] are; their totals are exact while they come from the kernel's counts. */
+  completeness(sinceMs: number, untilMs: number, totalsExact = this.totalsExact): Completeness {
+    return this.losses.window(sinceMs, untilMs, { source: this.source, totalsExact, pollIntervalMs: this.poller?.intervalMs });
   }
 
   async stop(): Promise<void> {

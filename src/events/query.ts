@@ -198,13 +198,24 @@ export function queryEvents(store: EventStore, query: EventQuery = {}): { events
         ...where.params,
         limit,
       ]);
-  const types = query.types && query.types.length > 0 ? query.types : EVENT_TYPES;
+  return { events: rows.map(EventStore.fromRow), matched: matchedCount(store, query) };
+}
+
+/**
+ * How many events a filter matches: connects, accepts and failed connects from the counts, or
+ * from `seen` (the events, or what a live capture saw) where that is more; other types from `seen`.
+ */
+export function matchedCount(
+  store: EventStore,
+  filter: EventFilter,
+  seen: (types: readonly EventType[]) => number = (types) => countOf(store, { ...filter, types: [...types] }, "events"),
+): number {
+  const types = filter.types && filter.types.length > 0 ? filter.types : EVENT_TYPES;
   const counted = types.filter((type) => COUNTED_TYPES.includes(type));
   const other = types.filter((type) => !COUNTED_TYPES.includes(type));
-  let matched = 0;
-  if (other.length > 0) matched += counted.length === 0 ? countOf(store, query, "events") : countOf(store, { ...query, types: other }, "events");
-  if (counted.length > 0) matched += Math.max(countOf(store, { ...query, types: counted }, "events"), countOf(store, { ...query, types: counted }, "counts"));
-  return { events: rows.map(EventStore.fromRow), matched };
+  let matched = other.length > 0 ? seen(other) : 0;
+  if (counted.length > 0) matched += Math.max(seen(counted), countOf(store, { ...filter, types: counted }, "counts"));
+  return matched;
 }
 
 /** SQLite's plan for the query of a filter, one line per step (to check that an index is used). */

@@ -46,6 +46,8 @@ export interface SupervisorOptions<T> {
   onReady?: () => void;
   /** Told once when the probe is given up. */
   onFailed?: (error: string) => void;
+  /** Told each time lines are reported lost (count > 0), with the wall time the report arrived. */
+  onLost?: (count: number, atMs: number) => void;
   env?: Record<string, string>;
   /** Restart backoff: 1 s, doubling, capped. */
   initialBackoffMs?: number;
@@ -232,7 +234,7 @@ export class ProbeSupervisor<T extends { type: string }> {
       const row = error.message.replace(/^Could not parse row /, "");
       const lost = LOST.exec(row);
       if (lost) {
-        this.state.lost_events += Number(lost[1]);
+        this.lost(Number(lost[1]));
         return;
       }
       this.bad(`not JSON: ${row}`);
@@ -259,7 +261,7 @@ export class ProbeSupervisor<T extends { type: string }> {
         partial = partial.slice(newline + 1);
         const lost = LOST.exec(line.trim());
         const pid = PROBE_PID.exec(line.trim());
-        if (lost) this.state.lost_events += Number(lost[1]);
+        if (lost) this.lost(Number(lost[1]));
         else if (SH_JOB_STATUS.test(line.trim())) continue; // the wrapper's "Killed": the exit says it
         else if (pid && this.child === child) this.state.pid = this.probePid = Number(pid[1]);
         else if (kept.length < 16_384) kept += `${line}\n`;
@@ -288,7 +290,7 @@ export class ProbeSupervisor<T extends { type: string }> {
       for (const [name, data] of Object.entries(record.data)) this.line({ type: "map", name, data });
     } else if (record?.type === "lost_events") {
       this.lastLineAt = Date.now();
-      this.state.lost_events += Number((record.data as { events?: unknown } | undefined)?.events) || 0;
+      this.lost(Number((record.data as { events?: unknown } | undefined)?.events) || 0);
     } else if (record?.type === "attached_probes") {
       this.lastLineAt = Date.now();
     } else {
@@ -303,7 +305,7 @@ export class ProbeSupervisor<T extends { type: string }> {
     if (type === "heartbeat") return;
     if (type === "dropped") {
       // The probe's own in-kernel queue overflowed: as lost as a ring-buffer overflow.
-      this.state.lost_events += Number((value as { count?: unknown }).count) || 0;
+      this.lost(Number((value as { count?: unknown }).count) || 0);
       return;
     }
     if (type === "ready") {
@@ -333,6 +335,13 @@ export class ProbeSupervisor<T extends { type: string }> {
     } else {
       logger.debug(`probe ${this.options.probe.name} ready (pid ${this.child?.pid})`);
     }
+  }
+
+  /** Every report of lost lines (stderr, -f json records, the probe's own "dropped") comes through here. */
+  private lost(count: number): void {
+    if (!(count > 0)) return;
+    this.state.lost_events += count;
+    this.options.onLost?.(count, Date.now());
   }
 
   private bad(detail: string): void {

@@ -2,6 +2,7 @@
 // history, kernel counters) → sections of plain lines → one text cut to a token budget. The text is
 // model-agnostic: markdown headings and one fact per line, no vendor syntax.
 import type { ConnectionPatterns, ConnectionSummary } from "../events/analysis.ts";
+import type { Completeness } from "../events/completeness.ts";
 import type { EventView } from "../events/view.ts";
 import { isLoopbackIp, unmapV4 } from "../snapshot/cidr.ts";
 import type { IpcGraph } from "../snapshot/graph.ts";
@@ -109,6 +110,8 @@ export type EventMaterial =
       source: string;
       window_s: number;
       store_events: number;
+      /** How complete the window's events are (lost lines, probe gaps, ss polling). */
+      completeness: Completeness;
       summary: ConnectionSummary;
       patterns: ConnectionPatterns;
       /** The focus's own recent events, newest first (empty without a focus). */
@@ -267,6 +270,12 @@ export function graphLines(graph: IpcGraph): string[] {
   return lines;
 }
 
+/** Whether the window's events are all there, in the answer's own field names, and the note when not. */
+export function completenessLine(completeness: Completeness): string {
+  const fields = `lost_events ${completeness.lost_events.toLocaleString("en-US")}, complete ${completeness.complete}`;
+  return completeness.complete ? `Completeness: ${fields}.` : `Completeness: ${fields}: ${completeness.note ?? "some events are missing."}`;
+}
+
 export function eventLines(events: EventMaterial): string[] {
   if (!events.available) return [`No event history: ${events.reason}.`];
   const { summary, patterns } = events;
@@ -274,6 +283,7 @@ export function eventLines(events: EventMaterial): string[] {
   const lines = [
     `Source ${events.source}, last ${events.window_s} s: ${summary.events} events (the store holds ${events.store_events}).` +
       (events.source === "ss-poll" ? " ss polling samples: short connections are missed, no latency or bytes." : ""),
+    completenessLine(events.completeness),
     `TCP connects: ${summary.established} established, ${summary.failed.total} failed${reasons ? ` (${reasons})` : ""}; accepted ${summary.accepted}; UDP/Unix connect() ${summary.udp_unix_connects.total} (${summary.udp_unix_connects.failed} failed).`,
   ];
   if (summary.connect_latency_us) {

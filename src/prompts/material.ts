@@ -58,6 +58,7 @@ function events(focus: Focus | null): EventMaterial {
     source: monitor.source,
     window_s: EVENT_WINDOW_S,
     store_events: monitor.store.stats().events,
+    completeness: monitor.completeness(window.sinceMs, window.untilMs),
     summary: connectionSummary(monitor.store, window),
     patterns: analyzePatterns(monitor.store, window),
     focus_events: focusEvents.slice(0, FOCUS_EVENTS).map(viewOf),

@@ -72,7 +72,7 @@ export function registerResources(server: McpServer, via: Via): void {
   const fixed: [name: string, uri: string, title: string, description: string, read: (signal: AbortSignal) => Promise<unknown>][] = [
     ["snapshot", "ipcscope://snapshot", "Process connection snapshot", "get_process_connection_snapshot with no filters: every process with its TCP/UDP/raw sockets", (signal) => call(getProcessConnectionSnapshot as unknown as ToolDefinition, {}, via, signal)],
     ["ipc-graph", "ipcscope://ipc-graph", "IPC graph", "get_ipc_graph: local client -> server edges over loopback TCP/UDP and Unix sockets", (signal) => call(getIpcGraph as unknown as ToolDefinition, {}, via, signal)],
-    ["events-recent", "ipcscope://events/recent", "Recent connection events", "list_connections defaults: the newest 100 events of the last 600 s (starts the monitor like the tool)", (signal) => call(listConnections as unknown as ToolDefinition, {}, via, signal)],
+    ["events-recent", "ipcscope://events/recent", "Recent connection events", "list_connections defaults: the newest 100 events of the last 600 s, with lost_events, complete and a note when incomplete (starts the monitor like the tool)", (signal) => call(listConnections as unknown as ToolDefinition, {}, via, signal)],
     ["system", "ipcscope://system", "System info", "get_system_info: kernel, privileges, probe readiness, checks, monitor state", (signal) => call(getSystemInfo as unknown as ToolDefinition, {}, via, signal)],
     [
       "probes",

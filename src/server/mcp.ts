@@ -13,7 +13,8 @@ import { asInvalidParams } from "./jsonrpc.ts";
 export const SERVER_INSTRUCTIONS =
   "ipcscope shows this Linux host's processes and their network and IPC communications. " +
   "Start with get_system_info to learn what can run here (eBPF probes need root and bpftrace). " +
-  "Answers are bounded: when a result says truncated, narrow it with the filters (pid, command, port).";
+  "Answers are bounded: when a result says truncated, narrow it with the filters (pid, command, port). " +
+  "Answers built from connection events say complete=false with a note when events are missing (lines lost, the probe down, ss polling).";
 
 /** consola's numeric level → the MCP (syslog) level of notifications/message. */
 export function mcpLogLevel(record: Pick<LogObject, "level" | "type">): LoggingLevel {
@@ -59,6 +60,14 @@ function resultText(result: Record<string, unknown>): string {
   let text = texts.get(result);
   if (text === undefined) texts.set(result, (text = JSON.stringify(result)));
   return text;
+}
+
+/**
+ * An incomplete answer's note as its own text item before the JSON: a client (or model) that reads
+ * only the text, or only its start, still learns that events are missing.
+ */
+export function noteFirst(result: Record<string, unknown>): { type: "text"; text: string }[] {
+  return result.complete === false && typeof result.note === "string" ? [{ type: "text", text: result.note }] : [];
 }
 
 /** tools/list answers, by tool list (serve passes one list to every session). */
@@ -116,7 +125,7 @@ export function createMcpServer(options: { tools: readonly ToolDefinition[]; via
         const outcome = await invokeTool(tool, args, { signal: extra.signal, log: logger, via: options.via, progress, sample });
         if (!outcome.ok) return { isError: true, content: [{ type: "text", text: outcome.error }] };
         return {
-          content: [{ type: "text", text: resultText(outcome.result) }],
+          content: [...noteFirst(outcome.result), { type: "text", text: resultText(outcome.result) }],
           structuredContent: outcome.result,
         };
       },

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { analyzePatterns, patternsSchema } from "../events/analysis.ts";
+import { completenessShape } from "../events/completeness.ts";
 import { getMonitor } from "../events/monitor.ts";
 import { analysisFilter, analysisInput } from "../events/view.ts";
 import { defineTool, READ_ONLY } from "./types.ts";
@@ -13,11 +14,12 @@ export default defineTool({
     "intervals) and new listeners. Optionally for one pid or command.",
   toolset: "events",
   input: analysisInput(3600),
-  output: { source: z.string(), ...patternsSchema.shape },
+  output: { source: z.string(), ...completenessShape, ...patternsSchema.shape },
   annotations: READ_ONLY,
   handler: async (args) => {
     const monitor = getMonitor();
     monitor.sync();
-    return { source: monitor.source, ...analyzePatterns(monitor.store, analysisFilter(args)) };
+    const filter = analysisFilter(args);
+    return { source: monitor.source, ...monitor.completeness(filter.sinceMs, filter.untilMs), ...analyzePatterns(monitor.store, filter) };
   },
 });

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { connectionSummary, summarySchema } from "../events/analysis.ts";
+import { completenessShape } from "../events/completeness.ts";
 import { getMonitor } from "../events/monitor.ts";
 import { analysisFilter, analysisInput } from "../events/view.ts";
 import { defineTool, READ_ONLY } from "./types.ts";
@@ -14,11 +15,12 @@ export default defineTool({
     "to in the last ten minutes, and did it fail?'.",
   toolset: "events",
   input: analysisInput(600),
-  output: { source: z.string(), ...summarySchema.shape },
+  output: { source: z.string(), ...completenessShape, ...summarySchema.shape },
   annotations: READ_ONLY,
   handler: async (args) => {
     const monitor = getMonitor();
     monitor.sync();
-    return { source: monitor.source, ...connectionSummary(monitor.store, analysisFilter(args)) };
+    const filter = analysisFilter(args);
+    return { source: monitor.source, ...monitor.completeness(filter.sinceMs, filter.untilMs), ...connectionSummary(monitor.store, filter) };
   },
 });

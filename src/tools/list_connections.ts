@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { completenessShape } from "../events/completeness.ts";
 import { getMonitor } from "../events/monitor.ts";
 import { queryEvents } from "../events/query.ts";
 import { eventFilterInput, eventViewSchema, filterOf, MAX_SINCE_S, viewOf } from "../events/view.ts";
@@ -25,6 +26,7 @@ export default defineTool({
   output: {
     source: z.string(),
     window: z.object({ since: z.string(), until: z.string() }),
+    ...completenessShape,
     matched: z.number(),
     returned: z.number(),
     truncated: z.boolean(),
@@ -59,6 +61,7 @@ export default defineTool({
     const base = {
       source: monitor.source,
       window: { since: new Date(sinceMs).toISOString(), until: new Date(until).toISOString() },
+      ...monitor.completeness(sinceMs, until),
       matched,
       returned: views.length,
       truncated,

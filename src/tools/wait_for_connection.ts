@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { captureEvents } from "../events/capture.ts";
+import { completenessShape } from "../events/completeness.ts";
 import { MAX_INLINE_SECONDS } from "../jobs.ts";
 import { eventViewSchema, filterOf, eventFilterInput } from "../events/view.ts";
 import { defineTool, READ_ONLY } from "./types.ts";
@@ -21,6 +22,7 @@ export default defineTool({
     found: z.boolean(),
     waited_s: z.number(),
     source: z.string(),
+    ...completenessShape,
     event: eventViewSchema.optional(),
   },
   annotations: READ_ONLY,
@@ -33,6 +35,9 @@ export default defineTool({
       found: result.events.length > 0,
       waited_s: Math.round((Date.now() - started) / 100) / 10,
       source: result.source,
+      lost_events: result.lost_events,
+      complete: result.complete,
+      ...(result.note !== undefined ? { note: result.note } : {}),
       ...(result.events[0] ? { event: result.events[0] } : {}),
     };
   },

@@ -260,6 +260,26 @@ describe("ipcscope call", () => {
     }
   });
 
+  test("an incomplete events answer prints its note as a warning on stderr; --json keeps the fields only", async () => {
+    // ss polling samples: every answer from it is incomplete, root or not.
+    const polled = await startHttpServer(["--events-source", "ss-poll"]);
+    try {
+      const target = polled.url.toString();
+      const [human, json] = await Promise.all([
+        runBinary(["call", "list_connections", "--server", target, "--limit", "1"]),
+        runBinary(["call", "list_connections", "--server", target, "--limit", "1", "--json"]),
+      ]);
+      expect(human.code).toBe(0);
+      expect(human.stderr).toMatch(/^warning: events come from ss polling, which samples every [\d.]+ s: short-lived connections are missed\.$/m);
+      expect(human.stdout).not.toContain("warning:");
+      expect(json.code).toBe(0);
+      expect(json.stderr).not.toContain("warning:");
+      expect(JSON.parse(json.stdout)).toMatchObject({ source: "ss-poll", lost_events: 0, complete: false, note: expect.stringContaining("ss polling") });
+    } finally {
+      await polled.stop();
+    }
+  });
+
   test("nothing listening at --server exits 3 and says so", async () => {
     const holder = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
     const port = holder.port;

@@ -126,10 +126,12 @@ describe("connection events from the eBPF monitor", () => {
     );
     await Bun.sleep(500);
     const work = await runWorkload(dir);
-    const result = (await pending).structuredContent as { source: string; events: EventView[]; lost_events: number; done: boolean };
+    const result = (await pending).structuredContent as { source: string; events: EventView[]; lost_events: number; complete: boolean; note?: string; done: boolean };
     expect(result.source).toBe("ebpf");
     expect(result.done).toBe(true);
-    expect(result.lost_events).toBe(0);
+    // A quiet host, a running probe: nothing lost, nothing missing, so no note.
+    expect(result).toMatchObject({ lost_events: 0, complete: true });
+    expect(result.note).toBeUndefined();
     expect(result.events.filter((e) => e.pid === work.pid).map((e) => e.type).sort()).toEqual(["connect", "connect", "connect", "connect", "connect_failed"]);
     expect(progress.length).toBeGreaterThanOrEqual(2);
   });
@@ -139,23 +141,27 @@ describe("connection events from the eBPF monitor", () => {
     expect(job.done).toBe(false);
     const work = await runWorkload(dir);
     const partial = await until("the job to see the workload", async () => {
-      const answer = await call<{ events: EventView[] }>("get_capture_results", { job_id: job.job_id });
+      const answer = await call<{ events: EventView[]; lost_events: number; complete: boolean }>("get_capture_results", { job_id: job.job_id });
       return answer.events.some((e) => e.pid === work.pid && e.type === "close") ? answer : undefined;
     });
     expect(partial.events.length).toBeGreaterThan(0);
-    const stopped = await call<{ done: boolean; events: EventView[] }>("stop_capture", { job_id: job.job_id });
+    const stopped = await call<{ done: boolean; events: EventView[]; lost_events: number; complete: boolean }>("stop_capture", { job_id: job.job_id });
     expect(stopped.done).toBe(true);
+    // The job's own window, from its start to its stop: the probe ran throughout.
+    expect(partial).toMatchObject({ lost_events: 0, complete: true });
+    expect(stopped).toMatchObject({ lost_events: 0, complete: true });
     const unknown = await mcp.callTool({ name: "get_capture_results", arguments: { job_id: "cap-nope" } });
     expect(unknown.isError).toBe(true);
     expect(JSON.stringify(unknown.content)).toContain("cap-nope");
   });
 
   testWithBpf("wait_for_connection returns the next matching connection", async () => {
-    const pending = call<{ found: boolean; event?: EventView }>("wait_for_connection", { command: "python3", type: "connect_failed", timeout: 20 });
+    const pending = call<{ found: boolean; event?: EventView; lost_events: number; complete: boolean }>("wait_for_connection", { command: "python3", type: "connect_failed", timeout: 20 });
     await Bun.sleep(500);
     const work = await runWorkload(dir);
     const answer = await pending;
     expect(answer.found).toBe(true);
+    expect(answer).toMatchObject({ lost_events: 0, complete: true });
     expect(answer.event).toMatchObject({ pid: work.pid, type: "connect_failed", destination_port: work.closed_port });
     const nothing = await call<{ found: boolean }>("wait_for_connection", { port: 1, timeout: 1 });
     expect(nothing.found).toBe(false);
@@ -172,8 +178,21 @@ describe("connection events from the eBPF monitor", () => {
     const gap = after.probe!.gaps.at(-1)!;
     expect(gap.to_ms).toBeGreaterThanOrEqual(gap.from_ms);
     expect(alive(before.probe!.pid!)).toBe(false);
+    // A window over the gap says so, in its fields and as the first text item, before the JSON.
+    const answer = await mcp.callTool({ name: "list_connections", arguments: { since: 120, limit: 1 } });
+    const structured = answer.structuredContent as { lost_events: number; complete: boolean; note: string };
+    expect(structured.complete).toBe(false);
+    expect(structured.lost_events).toBeGreaterThanOrEqual(0);
+    expect(structured.note).toMatch(/the probe was down for [\d.]+ (s|min) in this window \((restart|\d+ restarts)\)/);
+    const content = answer.content as { type: string; text: string }[];
+    expect(content[0]).toEqual({ type: "text", text: structured.note });
+    expect(JSON.parse(content[1]!.text)).toEqual(structured);
     const work = await runWorkload(dir);
     expect((await eventsOf(work.pid, 11)).length).toBeGreaterThanOrEqual(11);
+    // After the gap, a window that starts later is complete again.
+    await Bun.sleep(Math.max(0, gap.to_ms! + 2_000 - Date.now()));
+    const later = await call<{ complete: boolean; note?: string }>("get_connection_summary", { pid: work.pid, since: (Date.now() - gap.to_ms!) / 1000 - 0.5 });
+    expect(later.complete, later.note).toBe(true);
   });
 });
 
@@ -220,10 +239,11 @@ describe("without eBPF", () => {
       await holder.exited;
       const answer = await until("the polled connect", async () => {
         const response = await fetch(new URL(`/list_connections?port=${port}&since=60`, server.url));
-        const body = (await response.json()) as { source: string; events: EventView[] };
+        const body = (await response.json()) as { source: string; events: EventView[]; complete: boolean; lost_events: number; note?: string };
         return body.events.some((e) => e.type === "connect") && body.events.some((e) => e.type === "close") ? body : undefined;
       });
       expect(answer.source).toBe("ss-poll");
+      expect(answer).toMatchObject({ lost_events: 0, complete: false, note: expect.stringMatching(/^events come from ss polling, which samples every [\d.]+ s: short-lived connections are missed\.$/) });
       expect(answer.events.every((e) => e.source === "ss-poll")).toBe(true);
       expect(answer.events.find((e) => e.type === "connect")).toMatchObject({ pid: holder.pid, command: "python3", destination_port: port });
     } finally {

@@ -110,6 +110,15 @@ describe("MCP prompts and resources of ipcscope serve", () => {
     expect(resourceTemplates.map((t) => t.uriTemplate).sort()).toEqual(["ipcscope://probes/{name}", "ipcscope://process/{pid}"]);
   });
 
+  test("the events resource and the prompt's events section say how complete the events are (ss polling: not)", async () => {
+    const { contents } = await client.readResource({ uri: "ipcscope://events/recent" });
+    const recent = JSON.parse(textOf(contents[0])) as { source: string; lost_events: number; complete: boolean; note?: string };
+    expect(recent).toMatchObject({ source: "ss-poll", lost_events: 0, complete: false });
+    expect(recent.note).toContain("events come from ss polling");
+    const text = textOf((await client.getPrompt({ name: "ipc_analysis", arguments: {} })).messages[0]!.content);
+    expect(text).toContain("Completeness: lost_events 0, complete false: events come from ss polling, which samples every");
+  });
+
   test("ipcscope://snapshot is the snapshot tool's JSON and holds this test's listener", async () => {
     const { contents } = await client.readResource({ uri: "ipcscope://snapshot" });
     expect(contents[0]).toMatchObject({ uri: "ipcscope://snapshot", mimeType: "application/json" });

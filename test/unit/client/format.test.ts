@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { formatGeneric, formatResult, span } from "../../../src/client/format.ts";
+import { completenessWarning, formatGeneric, formatResult, span } from "../../../src/client/format.ts";
 
 // Shapes as real servers answer them (trimmed from captured answers).
 const window = (seconds: number) => ({ since: new Date(Date.UTC(2026, 0, 1, 0, 0, 0)).toISOString(), until: new Date(Date.UTC(2026, 0, 1, 0, 0, seconds)).toISOString() });
@@ -55,6 +55,16 @@ describe("results for people", () => {
     // Read back before it has events, a capture is a capture still running, not a new job.
     const running = formatResult("get_capture_results", { source: "ebpf", started_at: "x", duration_s: 0, done: false, matched: 0, returned: 0, truncated: false, lost_events: 0, events: [], job_id: "job-4-y", kind: "get_live_network_events" });
     expect(running).toBe("0 of 0 matching events over 0 seconds from ebpf (job job-4-y, still running)");
+  });
+
+  test("an incomplete events answer is one warning line, its note; a complete one or another tool's answer none", () => {
+    const note = "the probe was down for 3.2 s in this window (restart): events in that time are missing.";
+    expect(completenessWarning({ ...summary, lost_events: 0, complete: false, note })).toBe(`warning: ${note}`);
+    expect(completenessWarning({ ...summary, lost_events: 0, complete: true })).toBeNull();
+    expect(completenessWarning({ total_drops: 3 })).toBeNull();
+    expect(completenessWarning("text")).toBeNull();
+    // The formatted answer does not say it again.
+    expect(formatResult("get_connection_summary", { ...summary, lost_events: 0, complete: false, note })).not.toContain(note);
   });
 
   test("another tool's job read back through get_capture_results is shown as that tool", () => {

@@ -46,10 +46,13 @@ async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void>
 
 describe("ProbeSupervisor", () => {
   test("valid lines become events; garbage, wrong shapes and lost-event reports are counted, not fatal", async () => {
+    const reports: { count: number; atMs: number }[] = [];
+    const startedAt = Date.now();
     const { supervisor, events } = supervise(
       `echo '{"type":"ready","ts_ns":1}'; echo '{"type":"event","n":1}'; echo 'garbage {'; echo 'Lost 7 events'; ` +
         `echo '{"type":"event","n":"two"}'; echo '{"type":"heartbeat","ts_ns":2}'; echo '{"type":"event","n":3}'; ` +
         `echo 'Lost 5 events' >&2; echo '{"type":"dropped","ts_ns":3,"count":4}'; exec sleep 30`,
+      { onLost: (count, atMs) => reports.push({ count, atMs }) },
     );
     await until(() => events.length === 2 && supervisor.status().bad_lines === 2 && supervisor.status().lost_events === 16);
     expect(events).toEqual([{ type: "event", n: 1 }, { type: "event", n: 3 }]);
@@ -57,6 +60,9 @@ describe("ProbeSupervisor", () => {
     // 7 on stdout (bpftrace 0.17), 5 on stderr (later versions), 4 from the probe's own queue.
     expect(status).toMatchObject({ state: "running", events: 2, bad_lines: 2, lost_events: 16, restarts: 0 });
     expect(status.pid).toBeGreaterThan(0);
+    // Each report reaches onLost as it comes (stdout and stderr race, so in either order), with its wall time.
+    expect(reports.map((report) => report.count).sort((a, b) => a - b)).toEqual([4, 5, 7]);
+    for (const report of reports) expect(report.atMs).toBeGreaterThanOrEqual(startedAt);
   });
 
   test("a probe killed while running is restarted, and the gap is recorded from its death to its next ready", async () => {

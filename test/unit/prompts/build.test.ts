@@ -6,6 +6,7 @@ import {
   buildPrompt,
   buildSections,
   estimateTokens,
+  eventLines,
   fitToBudget,
   isExposed,
   listenerLines,
@@ -77,7 +78,7 @@ function material(outbound = 3, withEvents = true): PromptMaterial {
     sockets: buildSnapshot(h, { limit: 2000 }),
     graph: buildIpcGraph(h),
     events: withEvents
-      ? { available: true, source: "ebpf", window_s: 3600, store_events: 99, summary, patterns, focus_events: [] }
+      ? { available: true, source: "ebpf", window_s: 3600, store_events: 99, completeness: { lost_events: 0, complete: true }, summary, patterns, focus_events: [] }
       : { available: false, reason: "the connection monitor is not running" },
     snmp: { Tcp: { ActiveOpens: 5, PassiveOpens: 6, AttemptFails: 1, EstabResets: 0, CurrEstab: 3, InSegs: 100, OutSegs: 200, RetransSegs: 4, InErrs: 0, OutRsts: 2 } },
     interfaces: [{ name: "eth0", rx_bytes: 2e6, tx_bytes: 1e6, rx_errors: 0, tx_errors: 0, rx_dropped: 7, tx_dropped: 0 }],
@@ -140,6 +141,15 @@ describe("sections", () => {
     expect(text).toContain("failed (refused 2)");
     expect(text).toContain("RetransSegs 4 (2.000% of OutSegs 200)");
     expect(text).toContain("eth0: rx 2.0 MB, tx 1.0 MB, errors rx 0/tx 0, dropped rx 7/tx 0");
+  });
+
+  test("the events section states lost_events and complete, and the note when incomplete", () => {
+    expect(buildPrompt(material(), "analysis", 4000).prompt).toContain("Completeness: lost_events 0, complete true.");
+    const m = material();
+    const note = "12,400 event lines were lost in this window; totals and details undercount.";
+    if (m.events.available) m.events.completeness = { lost_events: 12_400, complete: false, note };
+    const lines = eventLines(m.events);
+    expect(lines[1]).toBe(`Completeness: lost_events 12,400, complete false: ${note}`);
   });
 
   test("without a running monitor the events section says there is no event history", () => {
