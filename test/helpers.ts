@@ -163,6 +163,25 @@ export function readStat(pid: number): Proc | null {
   }
 }
 
+/**
+ * Spawns `sleep SECONDS` and waits until it has exec'd and is asleep (comm "sleep", state S):
+ * before that the child is still a copy of bun, or running, and a test reading it would race.
+ * The caller keeps the child to kill it by its pid.
+ */
+export async function spawnSleeper(seconds = 60): Promise<Bun.Subprocess> {
+  const child = Bun.spawn(["sleep", String(seconds)], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+  try {
+    await until(`pid ${child.pid} to be asleep in sleep`, () => {
+      const stat = readStat(child.pid);
+      return stat?.comm === "sleep" && stat.state === "S" ? true : undefined;
+    }, 10_000, 5);
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw error;
+  }
+  return child;
+}
+
 /** Every process descending from `root` (ppid chains through /proc/PID/stat). */
 export function descendants(root: number): Proc[] {
   const children = new Map<number, Proc[]>();

@@ -7,14 +7,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { alive, type HttpServer, startHttpServer } from "../helpers.ts";
+import { alive, type HttpServer, spawnSleeper, startHttpServer } from "../helpers.ts";
 
 const TOKEN_TTL_MS = 1500;
 
 /** Children started by the tests; each is killed by its pid in afterAll, even when a test fails. */
 const children: Bun.Subprocess[] = [];
-function sleeper(): Bun.Subprocess {
-  const child = Bun.spawn(["sleep", "60"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+async function sleeper(): Promise<Bun.Subprocess> {
+  const child = await spawnSleeper();
   children.push(child);
   return child;
 }
@@ -58,7 +58,7 @@ describe("send_signal_to_pid is off unless enabled", () => {
     const { tools } = await client.listTools();
     const tool = tools.find((entry) => entry.name === "send_signal_to_pid");
     expect(tool?.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
-    const child = sleeper();
+    const child = await sleeper();
     const answer = await call(client, { pid: child.pid, sig_str: "SIGTERM" });
     expect(answer.isError).toBe(true);
     expect(answer.text).toContain("ipcscope serve --allow-signals");
@@ -103,7 +103,7 @@ describe("send_signal_to_pid with --allow-signals", () => {
   });
 
   test("a preview sends nothing and shows the process; the confirmed call sends and reports the exit", async () => {
-    const child = sleeper();
+    const child = await sleeper();
     const preview = await call(client, { pid: child.pid, sig_str: "term" });
     expect(preview.isError).toBe(false);
     expect(preview.result).toMatchObject({
@@ -129,7 +129,7 @@ describe("send_signal_to_pid with --allow-signals", () => {
   });
 
   test("a reused token is refused", async () => {
-    const child = sleeper();
+    const child = await sleeper();
     // SIGCONT leaves sleep running, so the same process can be asked again.
     const preview = await call(client, { pid: child.pid, sig_str: "SIGCONT" });
     const first = await call(client, { pid: child.pid, sig_str: "SIGCONT", confirm_token: preview.result.confirm_token, wait_seconds: 0.2 });
@@ -141,8 +141,8 @@ describe("send_signal_to_pid with --allow-signals", () => {
   });
 
   test("a wrong token, a token for another signal and a token for another pid are refused", async () => {
-    const child = sleeper();
-    const other = sleeper();
+    const child = await sleeper();
+    const other = await sleeper();
     const bogus = await call(client, { pid: child.pid, sig_str: "SIGTERM", confirm_token: "0".repeat(32) });
     expect(bogus.isError).toBe(true);
     expect(bogus.text).toContain("not one this server issued");
@@ -159,7 +159,7 @@ describe("send_signal_to_pid with --allow-signals", () => {
   });
 
   test("an expired token is refused", async () => {
-    const child = sleeper();
+    const child = await sleeper();
     const preview = await call(client, { pid: child.pid, sig_str: "SIGTERM" });
     await Bun.sleep(TOKEN_TTL_MS + 200);
     const late = await call(client, { pid: child.pid, sig_str: "SIGTERM", confirm_token: preview.result.confirm_token });
@@ -169,11 +169,11 @@ describe("send_signal_to_pid with --allow-signals", () => {
   });
 
   test("a token for a process that has exited is refused, and so is its pid's next process", async () => {
-    const first = sleeper();
+    const first = await sleeper();
     const preview = await call(client, { pid: first.pid, sig_str: "SIGTERM" });
     first.kill("SIGKILL");
     await first.exited;
-    const second = sleeper();
+    const second = await sleeper();
     const answer = await call(client, { pid: first.pid, sig_str: "SIGTERM", confirm_token: preview.result.confirm_token });
     expect(answer.isError).toBe(true);
     // The pid is free (not-running) or, rarely, already reused by the next child (start-time).
@@ -190,7 +190,7 @@ describe("send_signal_to_pid with --allow-signals", () => {
   });
 
   test("an unknown signal is refused by name with the known ones", async () => {
-    const child = sleeper();
+    const child = await sleeper();
     const answer = await call(client, { pid: child.pid, sig_str: "SIGFOO" });
     expect(answer.isError).toBe(true);
     expect(answer.text).toContain('sig_str: unknown signal "SIGFOO"');

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { PF_KTHREAD } from "../../../src/signals/policy.ts";
 import { parseStat } from "../../../src/snapshot/proc.ts";
 import { ancestorsOf, childrenOf, readTarget, startTimeIso, watchAfterSignal } from "../../../src/signals/target.ts";
-import { ROOT } from "../../helpers.ts";
+import { ROOT, spawnSleeper } from "../../helpers.ts";
 
 const stat = (name: string) => readFileSync(join(ROOT, "test/fixtures/proc/stat", name), "utf8");
 
@@ -13,8 +13,8 @@ const children: Bun.Subprocess[] = [];
 afterAll(() => {
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
 });
-function sleeper(): Bun.Subprocess {
-  const child = Bun.spawn(["sleep", "60"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+async function sleeper(): Promise<Bun.Subprocess> {
+  const child = await spawnSleeper();
   children.push(child);
   return child;
 }
@@ -38,8 +38,8 @@ describe("parseStat", () => {
 });
 
 describe("the live process table", () => {
-  test("readTarget reads a child: its comm, argv, uids, thread group and start time", () => {
-    const child = sleeper();
+  test("readTarget reads a child: its comm, argv, uids, thread group and start time", async () => {
+    const child = await sleeper();
     const target = readTarget(child.pid)!;
     expect(target.facts).toMatchObject({ pid: child.pid, tgid: child.pid, ppid: process.pid, name: "sleep", cmdline: ["sleep", "60"] });
     expect(target.facts.effective_uid).toBe(process.geteuid!());
@@ -54,17 +54,17 @@ describe("the live process table", () => {
     expect(readTarget(2 ** 22 + 1)).toBeNull();
   });
 
-  test("ancestorsOf walks to pid 1 and childrenOf finds a child", () => {
+  test("ancestorsOf walks to pid 1 and childrenOf finds a child", async () => {
     const ancestors = ancestorsOf(process.pid);
     expect(ancestors.has(process.ppid)).toBe(true);
     expect(ancestors.has(1)).toBe(true);
     expect(ancestors.has(process.pid)).toBe(false);
-    const child = sleeper();
+    const child = await sleeper();
     expect(childrenOf(process.pid).children.map((entry) => entry.pid)).toContain(child.pid);
   });
 
   test("watchAfterSignal reports running, then exited once the child is gone", async () => {
-    const child = sleeper();
+    const child = await sleeper();
     const start = readTarget(child.pid)!.stat.start_time_ticks;
     const running = await watchAfterSignal(child.pid, start, 60, performance.now(), never);
     expect(running).toMatchObject({ outcome: "running", state: "S", exited_after_ms: null });

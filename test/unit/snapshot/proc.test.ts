@@ -3,7 +3,7 @@ import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { listPids, mapSocketInodes, parseCgroup, parseStat, readProcess, userName } from "../../../src/snapshot/proc.ts";
 import { exec, which } from "../../../src/util/exec.ts";
-import { isRoot, ROOT, testIf } from "../../helpers.ts";
+import { isRoot, ROOT, spawnSleeper, testIf } from "../../helpers.ts";
 
 const FIXTURES = join(ROOT, "test/fixtures/proc");
 const fixture = (...parts: string[]) => readFileSync(join(FIXTURES, ...parts), "utf8");
@@ -129,9 +129,8 @@ describe("parseStat", () => {
 
 describe("readProcess", () => {
   test("describes the test's own child: pid, ppid, name, user, cmdline, netns", async () => {
-    const child = Bun.spawn(["sleep", "30"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+    const child = await spawnSleeper(30);
     children.push(child);
-    await Bun.sleep(50); // let the exec happen: before it the child is still a copy of bun
     const info = readProcess(child.pid);
     expect(info).toMatchObject({
       pid: child.pid,
